@@ -1,0 +1,22 @@
+//! The contract shared by chiso-agent and chiso-hub.
+//!
+//! - [`v1`]: the gRPC messages and services generated from `proto/chiso/v1`.
+//! - [`units`]: the official 2025 unit catalogue (34 provinces, 3,321 communes), embedded.
+//! - [`vntime`]: the portal's date format and Vietnam calendar days and months.
+//! - [`validate`]: record rules, checked by the agent at intake and again by the hub.
+//! - [`identity`]: the SPIFFE-style URIs that certificates carry.
+
+pub mod identity;
+pub mod units;
+pub mod validate;
+pub mod vntime;
+
+/// Generated types and services of package `chiso.v1`.
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub mod v1 {
+    tonic::include_proto!("chiso.v1");
+}
+
+/// Encoded file descriptor set of the protos, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/chiso_descriptor.bin"));

@@ -1,0 +1,316 @@
+//! Record rules, written once: the agent applies them at intake to reject early, and the hub
+//! applies them again as the authority before it stores anything.
+//!
+//! Field names in rejections follow the national portal's dossier format (`MaHoSo`,
+//! `NgayHenTra`, ...), because that is what the people correcting a source system read.
+
+use crate::units::UnitCatalogue;
+use crate::v1::{Channel, Dossier, DossierStatus, RejectCode, Rejection};
+use crate::vntime::vietnam_day;
+
+/// Longest accepted dossier code, in bytes.
+pub const MAX_CODE_LEN: usize = 100;
+/// Longest accepted procedure or field code, in bytes.
+pub const MAX_CATALOGUE_CODE_LEN: usize = 50;
+/// Earliest accepted received time: 2000-01-01T00:00:00+07:00.
+pub const MIN_RECEIVED_AT: i64 = 946_659_600;
+/// Latest accepted instant of any date: 2100-01-01T00:00:00+07:00.
+pub const MAX_INSTANT: i64 = 4_102_419_600;
+
+/// One broken rule, with the field it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invalid {
+    /// Machine-readable reason.
+    pub code: RejectCode,
+    /// The field at fault, in the portal's naming.
+    pub field: &'static str,
+    /// What is wrong, naming the value and the fix.
+    pub message: String,
+}
+
+impl Invalid {
+    fn new(code: RejectCode, field: &'static str, message: impl Into<String>) -> Invalid {
+        Invalid {
+            code,
+            field,
+            message: message.into(),
+        }
+    }
+
+    /// Converts into the wire form, for the record with this sequence number and key.
+    pub fn into_rejection(self, seq: u64, key: &str) -> Rejection {
+        Rejection {
+            seq,
+            key: key.to_string(),
+            code: self.code as i32,
+            field: self.field.to_string(),
+            message: self.message,
+        }
+    }
+}
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// Checks that a unit exists and lies within the locality (the province itself or its communes).
+pub fn check_unit(
+    catalogue: &UnitCatalogue,
+    unit_code: &str,
+    locality: &str,
+) -> Result<(), Invalid> {
+    let Some(unit) = catalogue.get(unit_code) else {
+        return Err(Invalid::new(
+            RejectCode::UnknownUnit,
+            "MaDonVi",
+            format!(
+                "unit code {unit_code:?} is not in the 2025 unit catalogue; map the source's agency id to a catalogue code"
+            ),
+        ));
+    };
+    if unit.province_code != locality {
+        return Err(Invalid::new(
+            RejectCode::UnitNotAllowed,
+            "MaDonVi",
+            format!(
+                "unit {unit_code} ({}) belongs to province {}, not to this agent's locality {locality}",
+                unit.name, unit.province_code
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks every field rule of a dossier except unit ownership.
+pub fn check_dossier(dossier: &Dossier) -> Result<(), Invalid> {
+    check_code_field("MaHoSo", &dossier.code, MAX_CODE_LEN, true)?;
+    check_code_field(
+        "MaTTHC",
+        &dossier.procedure_code,
+        MAX_CATALOGUE_CODE_LEN,
+        true,
+    )?;
+    check_code_field(
+        "MaLinhVuc",
+        &dossier.field_code,
+        MAX_CATALOGUE_CODE_LEN,
+        false,
+    )?;
+
+    if dossier.version == 0 {
+        return Err(Invalid::new(
+            RejectCode::MissingField,
+            "version",
+            "version is 0; versions start at 1",
+        ));
+    }
+
+    let channel = Channel::try_from(dossier.channel).unwrap_or(Channel::Unspecified);
+    if channel == Channel::Unspecified {
+        return Err(Invalid::new(
+            RejectCode::InvalidValue,
+            "KenhThucHien",
+            format!(
+                "channel {} is not one of 1 (in person), 2 (online), 3 (post)",
+                dossier.channel
+            ),
+        ));
+    }
+
+    let status = DossierStatus::try_from(dossier.status).unwrap_or(DossierStatus::Unspecified);
+    if status == DossierStatus::Unspecified {
+        return Err(Invalid::new(
+            RejectCode::InvalidValue,
+            "TrangThaiHoSo",
+            format!(
+                "status {} is not a national status code 1 to 10",
+                dossier.status
+            ),
+        ));
+    }
+
+    check_dates(dossier, status)
+}
+
+fn check_dates(dossier: &Dossier, status: DossierStatus) -> Result<(), Invalid> {
+    if !(MIN_RECEIVED_AT..MAX_INSTANT).contains(&dossier.received_at) {
+        return Err(Invalid::new(
+            RejectCode::InvalidDate,
+            "NgayTiepNhan",
+            format!(
+                "received time {} is outside 2000-01-01 to 2099-12-31",
+                crate::vntime::format_portal_datetime(dossier.received_at)
+            ),
+        ));
+    }
+    let received_day = vietnam_day(dossier.received_at);
+
+    let dated_fields = [
+        ("NgayHenTra", dossier.due_at, "due"),
+        ("NgayKetThucXuLy", dossier.finished_at, "finish"),
+        ("NgayTra", dossier.returned_at, "return"),
+    ];
+    for (field, value, what) in dated_fields {
+        let Some(value) = value else { continue };
+        if !(MIN_RECEIVED_AT..MAX_INSTANT).contains(&value) {
+            return Err(Invalid::new(
+                RejectCode::InvalidDate,
+                field,
+                format!("{what} time {value} is outside 2000-01-01 to 2099-12-31"),
+            ));
+        }
+        if vietnam_day(value) < received_day {
+            return Err(Invalid::new(
+                RejectCode::DateOrder,
+                field,
+                format!(
+                    "{what} date {} is before the received date {}; correct the dates in the source",
+                    vietnam_day(value),
+                    received_day
+                ),
+            ));
+        }
+    }
+
+    let finished_status = matches!(status, DossierStatus::Processed | DossierStatus::Returned);
+    if finished_status && dossier.finished_at.is_none() {
+        return Err(Invalid::new(
+            RejectCode::MissingField,
+            "NgayKetThucXuLy",
+            format!(
+                "status {} means processing finished, but neither NgayKetThucXuLy nor NgayTra is set",
+                dossier.status
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_code_field(
+    field: &'static str,
+    value: &str,
+    max_len: usize,
+    required: bool,
+) -> Result<(), Invalid> {
+    if value.is_empty() {
+        if required {
+            return Err(Invalid::new(
+                RejectCode::MissingField,
+                field,
+                format!("{field} is missing or empty"),
+            ));
+        }
+        return Ok(());
+    }
+    if value.len() > max_len {
+        return Err(Invalid::new(
+            RejectCode::TooLong,
+            field,
+            format!(
+                "{field} is {} bytes long; the maximum is {max_len}",
+                value.len()
+            ),
+        ));
+    }
+    if value.chars().any(|c| c.is_control()) {
+        return Err(Invalid::new(
+            RejectCode::InvalidValue,
+            field,
+            format!("{field} {value:?} contains control characters"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vntime::parse_portal_datetime;
+
+    fn valid_dossier() -> Dossier {
+        Dossier {
+            code: "000.00.01.H22-261001-00001".into(),
+            version: 1,
+            unit_code: "00004".into(),
+            procedure_code: "1.001612".into(),
+            field_code: "G09-TP01".into(),
+            channel: Channel::Online as i32,
+            status: DossierStatus::Returned as i32,
+            received_at: parse_portal_datetime("20261001003000").unwrap(),
+            due_at: Some(parse_portal_datetime("20261005170000").unwrap()),
+            finished_at: Some(parse_portal_datetime("20261003090000").unwrap()),
+            returned_at: None,
+            ..Dossier::default()
+        }
+    }
+
+    #[test]
+    fn valid_dossier_passes() {
+        assert_eq!(check_dossier(&valid_dossier()), Ok(()));
+    }
+
+    #[test]
+    fn each_broken_rule_names_its_field() {
+        let cases: Vec<(&str, RejectCode, Box<dyn Fn(&mut Dossier)>)> = vec![
+            (
+                "MaHoSo",
+                RejectCode::MissingField,
+                Box::new(|d| d.code.clear()),
+            ),
+            (
+                "MaHoSo",
+                RejectCode::TooLong,
+                Box::new(|d| d.code = "x".repeat(101)),
+            ),
+            (
+                "MaTTHC",
+                RejectCode::MissingField,
+                Box::new(|d| d.procedure_code.clear()),
+            ),
+            (
+                "KenhThucHien",
+                RejectCode::InvalidValue,
+                Box::new(|d| d.channel = 9),
+            ),
+            (
+                "TrangThaiHoSo",
+                RejectCode::InvalidValue,
+                Box::new(|d| d.status = 0),
+            ),
+            (
+                "NgayTiepNhan",
+                RejectCode::InvalidDate,
+                Box::new(|d| d.received_at = 0),
+            ),
+            (
+                "NgayHenTra",
+                RejectCode::DateOrder,
+                Box::new(|d| d.due_at = Some(parse_portal_datetime("20260930235959").unwrap())),
+            ),
+            (
+                "NgayKetThucXuLy",
+                RejectCode::MissingField,
+                Box::new(|d| d.finished_at = None),
+            ),
+        ];
+        for (field, code, mutate) in cases {
+            let mut dossier = valid_dossier();
+            mutate(&mut dossier);
+            let invalid = check_dossier(&dossier).unwrap_err();
+            assert_eq!(invalid.field, field, "{invalid}");
+            assert_eq!(invalid.code, code, "{invalid}");
+        }
+    }
+
+    #[test]
+    fn unit_outside_locality_is_not_allowed() {
+        let catalogue = UnitCatalogue::official();
+        assert_eq!(check_unit(catalogue, "00004", "01"), Ok(()));
+        let foreign = check_unit(catalogue, "00004", "79").unwrap_err();
+        assert_eq!(foreign.code, RejectCode::UnitNotAllowed);
+        let unknown = check_unit(catalogue, "99999", "01").unwrap_err();
+        assert_eq!(unknown.code, RejectCode::UnknownUnit);
+    }
+}
