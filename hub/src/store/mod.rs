@@ -1,0 +1,232 @@
+//! The hub's SQLite store: dossiers per source, each agent's sequence watermark, and the
+//! rejections sent back to agents.
+//!
+//! One writer thread owns the only write connection and commits jobs from many agents together
+//! (group commit). A batch is applied in one transaction together with its agent's new
+//! watermark, so after a crash either the whole batch and the watermark are durable or neither
+//! is, and the agent replays it. Replays (sequence numbers at or below the watermark) and
+//! versions no newer than the stored one change nothing, which makes applying a batch
+//! idempotent. A record is stored only when its unit lies within the sending agent's locality.
+//! Readers open their own read-only connections, and in WAL mode SQLite lets the writer commit
+//! while they read.
+
+mod apply;
+mod schema;
+mod writer;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, mpsc};
+
+use chiso_proto::units::UnitCatalogue;
+use chiso_proto::v1::{Ack, Batch, Rejection};
+use tokio::sync::oneshot;
+
+use writer::Job;
+
+/// Maximum number of rejections returned by one [`StoreHandle::hello`].
+pub const MAX_HELLO_REJECTIONS: usize = 10_000;
+
+/// Failures of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file could not be opened or configured.
+    #[error(
+        "failed to open the store database {path}: {source}; check the path and its permissions"
+    )]
+    Open {
+        /// The database path.
+        path: PathBuf,
+        /// Underlying SQLite error.
+        source: rusqlite::Error,
+    },
+    /// The database carries a schema version this build does not know.
+    #[error(
+        "store database {path} has schema version {found}, but this build supports version {supported}; run a hub build that matches the database"
+    )]
+    SchemaVersion {
+        /// The database path.
+        path: PathBuf,
+        /// Version found in `PRAGMA user_version`.
+        found: i64,
+        /// Version this build reads and writes.
+        supported: i64,
+    },
+    /// A SQLite statement failed.
+    #[error("store query failed: {source}")]
+    Sqlite {
+        /// Underlying SQLite error.
+        #[from]
+        source: rusqlite::Error,
+    },
+    /// The group commit that contained this job failed, so none of its jobs was applied.
+    #[error("store commit of {jobs} jobs failed: {source}; the agent should resend the batch")]
+    Commit {
+        /// Jobs in the failed group.
+        jobs: usize,
+        /// Underlying SQLite error, shared by every job of the group.
+        source: Arc<rusqlite::Error>,
+    },
+    /// A batch's sequence numbers do not strictly increase; nothing of it was applied.
+    #[error(
+        "batch from locality {locality}: sequence number {seq} follows {previous}, but sequence numbers must strictly increase within a batch"
+    )]
+    OutOfOrder {
+        /// The sending agent's locality.
+        locality: String,
+        /// The offending sequence number.
+        seq: u64,
+        /// The sequence number of the record before it.
+        previous: u64,
+    },
+    /// A sequence number is 0 or too large for SQLite's signed 64-bit integers.
+    #[error(
+        "batch from locality {locality}: sequence number {seq} is outside 1 to 9223372036854775807"
+    )]
+    InvalidSeq {
+        /// The sending agent's locality.
+        locality: String,
+        /// The offending sequence number.
+        seq: u64,
+    },
+    /// The writer thread has stopped, so the store accepts no more jobs.
+    #[error("the store's writer thread has stopped; restart the hub")]
+    Closed,
+    /// The writer thread could not be started.
+    #[error("failed to start the store's writer thread: {source}")]
+    WriterStart {
+        /// Underlying I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Counters of the writer's work since the store was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CommitStats {
+    /// Transactions committed (or attempted), each holding one or more jobs.
+    pub commits: u64,
+    /// Jobs processed: batches and hellos.
+    pub jobs: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    commits: AtomicU64,
+    jobs: AtomicU64,
+}
+
+/// A handle to the store, cheap to clone and shared across tasks.
+#[derive(Clone, Debug)]
+pub struct StoreHandle {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    jobs: mpsc::Sender<Job>,
+    counters: Arc<Counters>,
+}
+
+impl StoreHandle {
+    /// Opens or creates the database and starts the writer thread that owns the write connection.
+    ///
+    /// The thread stops when the last handle is dropped, after finishing the jobs already queued.
+    pub fn open(path: &Path, catalogue: &'static UnitCatalogue) -> Result<StoreHandle, StoreError> {
+        let conn = schema::open_writer(path)?;
+        let (sender, receiver) = mpsc::channel();
+        let counters = Arc::new(Counters::default());
+
+        let writer = writer::Writer::new(conn, catalogue, Arc::clone(&counters));
+        std::thread::Builder::new()
+            .name("chiso-store-writer".into())
+            .spawn(move || writer.run(receiver))
+            .map_err(|source| StoreError::WriterStart { source })?;
+
+        tracing::info!(path = %path.display(), "store opened");
+        Ok(StoreHandle {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                jobs: sender,
+                counters,
+            }),
+        })
+    }
+
+    /// Applies one batch from the agent of `locality` and returns its Ack once it is committed.
+    ///
+    /// The job is queued when this function is called, not when the future is first polled, so
+    /// batches of one locality are applied in the order of the calls. Callers that keep several
+    /// batches of one agent in flight must call this in the agent's sequence order: a later
+    /// batch committed first raises the watermark and turns the earlier batch into a replay.
+    pub fn apply_batch(
+        &self,
+        locality: &str,
+        batch: Batch,
+    ) -> impl Future<Output = Result<Ack, StoreError>> + Send + 'static {
+        let (reply, response) = oneshot::channel();
+        let queued = self.inner.jobs.send(Job::Batch {
+            locality: locality.to_string(),
+            batch,
+            reply,
+        });
+        let queued = queued.is_ok();
+        async move {
+            if !queued {
+                return Err(StoreError::Closed);
+            }
+            response.await.map_err(|_| StoreError::Closed)?
+        }
+    }
+
+    /// Records a hello and returns the agent's last committed sequence number and the
+    /// rejections recorded at or above `oldest_pending_seq`, at most [`MAX_HELLO_REJECTIONS`].
+    ///
+    /// An `oldest_pending_seq` of 0 means the agent's outbox is empty, so no rejection is
+    /// returned.
+    pub fn hello(
+        &self,
+        locality: &str,
+        agent_version: &str,
+        clock_offset_ms: i64,
+        oldest_pending_seq: u64,
+    ) -> impl Future<Output = Result<(u64, Vec<Rejection>), StoreError>> + Send + 'static {
+        let (reply, response) = oneshot::channel();
+        let queued = self.inner.jobs.send(Job::Hello {
+            locality: locality.to_string(),
+            agent_version: agent_version.to_string(),
+            clock_offset_ms,
+            oldest_pending_seq,
+            reply,
+        });
+        let queued = queued.is_ok();
+        async move {
+            if !queued {
+                return Err(StoreError::Closed);
+            }
+            response.await.map_err(|_| StoreError::Closed)?
+        }
+    }
+
+    /// Opens a read-only connection for queries.
+    pub fn reader(&self) -> Result<rusqlite::Connection, StoreError> {
+        schema::open_reader(&self.inner.path)
+    }
+
+    /// Returns the database path.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Returns how many commits and jobs the writer has processed.
+    pub fn commit_stats(&self) -> CommitStats {
+        CommitStats {
+            commits: self.inner.counters.commits.load(Ordering::Relaxed),
+            jobs: self.inner.counters.jobs.load(Ordering::Relaxed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
