@@ -83,7 +83,8 @@ pub fn check_unit(
     Ok(())
 }
 
-/// Checks every field rule of a dossier except unit ownership.
+/// Checks every field rule of a dossier except unit ownership and its version, which the agent
+/// assigns after this check and the hub checks on its own.
 pub fn check_dossier(dossier: &Dossier) -> Result<(), Invalid> {
     check_code_field("MaHoSo", &dossier.code, MAX_CODE_LEN, true)?;
     check_code_field(
@@ -98,14 +99,6 @@ pub fn check_dossier(dossier: &Dossier) -> Result<(), Invalid> {
         MAX_CATALOGUE_CODE_LEN,
         false,
     )?;
-
-    if dossier.version == 0 {
-        return Err(Invalid::new(
-            RejectCode::MissingField,
-            "version",
-            "version is 0; versions start at 1",
-        ));
-    }
 
     let channel = Channel::try_from(dossier.channel).unwrap_or(Channel::Unspecified);
     if channel == Channel::Unspecified {
@@ -253,7 +246,8 @@ mod tests {
 
     #[test]
     fn each_broken_rule_names_its_field() {
-        let cases: Vec<(&str, RejectCode, Box<dyn Fn(&mut Dossier)>)> = vec![
+        type Mutation = Box<dyn Fn(&mut Dossier)>;
+        let cases: Vec<(&str, RejectCode, Mutation)> = vec![
             (
                 "MaHoSo",
                 RejectCode::MissingField,

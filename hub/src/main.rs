@@ -1,0 +1,88 @@
+//! The `chiso-hub` command: parses the command line, sets up logging and runs the server.
+
+use anyhow::Context;
+use chiso_hub::config::Config;
+use chiso_hub::server;
+use chiso_hub::store::StoreHandle;
+use chiso_proto::units::UnitCatalogue;
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Authenticates chiso agents, stores their records and serves Decision 766 scores.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the mutual-TLS gRPC services until Ctrl-C or SIGTERM.
+    Run {
+        /// Hub configuration file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Listen address; overrides `listen` in the file.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Database file; overrides `database` in the file.
+        #[arg(long)]
+        database: Option<PathBuf>,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    let Command::Run {
+        config,
+        listen,
+        database,
+    } = Cli::parse().command;
+    let mut config = Config::load(&config)?;
+    if let Some(listen) = listen {
+        config.listen = listen;
+    }
+    if let Some(database) = database {
+        config.database = database;
+    }
+    config.validate()?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let store = StoreHandle::open(&config.database, UnitCatalogue::official())
+            .with_context(|| format!("cannot open database {}", config.database.display()))?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        server::serve(&config, listener, store, shutdown_signal()).await?;
+        anyhow::Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            tracing::info!("shutdown requested");
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutdown requested");
+}
