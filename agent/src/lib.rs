@@ -1,1 +1,26 @@
-//! placeholder
+//! chiso-agent: takes in a locality's records, keeps them durably in a SQLite outbox, and pushes
+//! them to chiso-hub over mutual TLS.
+//!
+//! - [`record`]: what intake produces for each input record, accepted or rejected.
+//! - [`dvcqg`]: the national portal's dossier JSON (`DongBoHoSoMC`), mapped to dossier records
+//!   with every personal field dropped.
+//! - [`intake`]: reading a file into the outbox in one transaction.
+//! - [`outbox`]: the SQLite outbox, ledger of accepted keys, and rejected records.
+//! - [`push`]: the push loop: hello, batches, acks, reconnect with backoff.
+//! - [`config`]: the agent's TOML configuration and its validation.
+//! - [`scores`]: fetching, printing and writing the locality's scorecard.
+//! - [`sample`]: a deterministic generator of sample dossier files in the national format.
+
+pub mod config;
+pub mod dvcqg;
+pub mod intake;
+pub mod outbox;
+pub mod push;
+pub mod record;
+pub mod sample;
+pub mod scores;
+
+/// Installs ring as the process-wide rustls crypto provider; safe to call more than once.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,0 +1,260 @@
+//! The agent's commands, each loading and validating the configuration before it opens the
+//! outbox or the network.
+
+use anyhow::Context;
+use chiso_agent::config::Config;
+use chiso_agent::dvcqg::IntakeContext;
+use chiso_agent::outbox::Outbox;
+use chiso_agent::push::{self, PushSettings, SessionEnd};
+use chiso_agent::{intake, sample, scores};
+use chiso_proto::units::UnitCatalogue;
+use chiso_proto::vntime::{Month, parse_portal_datetime};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+/// Exit status of `ingest` when some records were rejected and the rest stored.
+const EXIT_SOME_REJECTED: u8 = 3;
+
+/// Options of `chiso-agent scores`.
+#[derive(clap::Args)]
+pub(crate) struct ScoresArgs {
+    /// Agent configuration file (TOML).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Month as YYYY-MM; defaults to the current month in Vietnam time.
+    #[arg(long)]
+    period: Option<String>,
+    /// Also write the scorecard as JSON to this file (written atomically).
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+/// Options of `chiso-agent sample`.
+#[derive(clap::Args)]
+pub(crate) struct SampleArgs {
+    /// Province code of the 2025 unit catalogue, such as 01.
+    #[arg(long)]
+    province: String,
+    /// Number of dossiers to write.
+    #[arg(long, default_value_t = 1000)]
+    dossiers: usize,
+    /// Month the dossiers are received in, as YYYY-MM.
+    #[arg(long)]
+    month: String,
+    /// Seed of the generator; the same seed gives the same file.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Nothing finishes after this time (yyyyMMddHHmmss, Vietnam time); defaults to the end of the month.
+    #[arg(long)]
+    as_of: Option<String>,
+    /// Output file.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+fn open_outbox(config: &Config) -> anyhow::Result<Outbox> {
+    Outbox::open(&config.outbox)
+        .with_context(|| format!("cannot open outbox {}", config.outbox.display()))
+}
+
+/// Runs the push loop until Ctrl-C, SIGTERM, or a drained outbox when asked.
+pub(crate) fn run(config_path: &Path, until_drained: bool) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    let settings = PushSettings::from_config(&config, until_drained)?;
+    let outbox = Arc::new(Mutex::new(open_outbox(&config)?));
+    chiso_agent::install_crypto_provider();
+
+    runtime()?.block_on(async move {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("shutdown requested");
+            let _ = stop.send(true);
+        });
+        tracing::info!(locality = %config.locality, hub = %config.hub_url, outbox = %config.outbox.display(), "agent starting");
+        let end = push::run(outbox, settings, stopped).await?;
+        tracing::info!(reason = ?end, "agent stopped");
+        Ok(match end {
+            SessionEnd::Drained | SessionEnd::Shutdown => ExitCode::SUCCESS,
+        })
+    })
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut terminate) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = terminate.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Stores files in the outbox and prints a summary per file and each rejected record.
+pub(crate) fn ingest(config_path: &Path, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    let mut outbox = open_outbox(&config)?;
+    let context = IntakeContext {
+        locality: &config.locality,
+        catalogue: UnitCatalogue::official(),
+        agency_map: &config.agency_map,
+    };
+
+    let mut any_rejected = false;
+    for file in files {
+        let summary = intake::ingest_file(&mut outbox, file, &context)?;
+        println!(
+            "{}: {} records, {} new, {} changed, {} unchanged, {} rejected",
+            file.display(),
+            summary.records,
+            summary.stored_new,
+            summary.stored_changed,
+            summary.unchanged,
+            summary.rejected.len()
+        );
+        for rejection in &summary.rejected {
+            any_rejected = true;
+            println!(
+                "  rejected {}:{} {} [{}] {}: {}",
+                file.display(),
+                rejection.index,
+                rejection.key.as_deref().unwrap_or("-"),
+                rejection.code.as_str_name(),
+                rejection.field,
+                rejection.message
+            );
+        }
+    }
+    Ok(if any_rejected {
+        ExitCode::from(EXIT_SOME_REJECTED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Fetches the locality's scorecard, prints it, and writes JSON when asked.
+pub(crate) fn scores(args: &ScoresArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.config)?;
+    let settings = PushSettings::from_config(&config, true)?;
+    chiso_agent::install_crypto_provider();
+    let period = args.period.clone().unwrap_or_default();
+
+    let response = runtime()?.block_on(async {
+        let channel = push::connect(&settings.hub_url, settings.tls.clone()).await?;
+        let response = scores::fetch(channel, &config.locality, &period, 0).await?;
+        anyhow::Ok(response)
+    })?;
+    print!("{}", scores::render_table(&response));
+    if let Some(path) = &args.json {
+        scores::write_json(&response, path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the outbox state and the certificate's identity and expiry.
+pub(crate) fn status(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    let outbox = open_outbox(&config)?;
+    let stats = outbox.stats()?;
+    println!("locality:        {}", config.locality);
+    println!("outbox:          {}", config.outbox.display());
+    println!("backlog:         {}", stats.backlog);
+    println!(
+        "oldest pending:  {}",
+        stats
+            .oldest_pending_seq
+            .map_or("-".into(), |seq| seq.to_string())
+    );
+    println!("last sequence:   {}", stats.last_seq);
+    println!("keys accepted:   {}", stats.ledger_keys);
+    println!("rejected:        {}", stats.rejected);
+    println!(
+        "last ack:        {}",
+        outbox.meta("last_ack")?.unwrap_or_else(|| "never".into())
+    );
+
+    let pem = std::fs::read_to_string(&config.tls.cert)
+        .with_context(|| format!("cannot read certificate {}", config.tls.cert.display()))?;
+    let info = chiso_certs::read_identity(&pem)?;
+    let days_left = (info.not_after - chrono::Utc::now().timestamp()) / 86_400;
+    let identity = info
+        .identity
+        .map_or("none".to_string(), |identity| identity.to_string());
+    println!(
+        "certificate:     {identity}, serial {}, {days_left} days left",
+        info.serial_hex
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Lists rejected records.
+pub(crate) fn rejects(config_path: &Path, limit: usize) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    let outbox = open_outbox(&config)?;
+    let rows = outbox.rejects(limit)?;
+    if rows.is_empty() {
+        println!("no rejected records");
+    }
+    for row in rows {
+        let place = match (row.record_index, row.seq) {
+            (Some(index), _) => format!("{}:{index}", row.source),
+            (None, Some(seq)) => format!("hub seq {seq}"),
+            (None, None) => row.source.clone(),
+        };
+        println!(
+            "{} {} {} [{}] {}: {}",
+            row.origin,
+            place,
+            row.key.as_deref().unwrap_or("-"),
+            row.code,
+            row.field,
+            row.message
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes a sample file.
+pub(crate) fn sample(args: &SampleArgs) -> anyhow::Result<ExitCode> {
+    let month: Month = args.month.parse()?;
+    let as_of = match &args.as_of {
+        Some(text) => parse_portal_datetime(text)?,
+        None => end_of_month(month),
+    };
+    let spec = sample::SampleSpec {
+        province: args.province.clone(),
+        dossiers: args.dossiers,
+        month,
+        seed: args.seed,
+        as_of,
+    };
+    let written = sample::write_sample(&spec, UnitCatalogue::official(), &args.out)?;
+    println!("wrote {written} dossiers to {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Returns the last second of a month in Vietnam time.
+fn end_of_month(month: Month) -> i64 {
+    let next = month.next().first_day();
+    let midnight = next.and_hms_opt(0, 0, 0).expect("midnight exists");
+    midnight
+        .and_local_timezone(chiso_proto::vntime::vietnam())
+        .single()
+        .map_or(0, |t| t.timestamp())
+        - 1
+}

@@ -1,0 +1,369 @@
+//! The push loop: one gRPC stream to the hub at a time, carrying the outbox in sequence order.
+//!
+//! A session says Hello (backlog and the oldest pending sequence number), learns from Welcome
+//! the hub's last committed sequence for this agent, settles everything up to it, and then keeps
+//! up to `window` batches in flight. A row leaves the outbox only when an Ack (or a Welcome)
+//! says the hub committed it, stored or rejected. Any failure ends the session; the loop
+//! reconnects after an exponential backoff with jitter and a cap, forever, so nothing is lost
+//! and a replay after a crash changes nothing at the hub.
+
+use crate::config::Config;
+use crate::outbox::{Outbox, OutboxError};
+use backon::{BackoffBuilder, ExponentialBuilder};
+use chiso_proto::v1::push_request::Msg as RequestMsg;
+use chiso_proto::v1::push_response::Msg as ResponseMsg;
+use chiso_proto::v1::sync_client::SyncClient;
+use chiso_proto::v1::{Batch, Hello, PushRequest, Rejection};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+/// Why a push session or the loop stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// A TLS file could not be read.
+    #[error("cannot read TLS file {path}: {source}")]
+    TlsFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+    /// The connection or the stream failed; the loop retries.
+    #[error("transport error: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The hub answered with an error status; the loop retries.
+    #[error("hub returned {}: {}", .0.code(), .0.message())]
+    Status(#[from] tonic::Status),
+    /// The hub broke the protocol; the loop retries.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The outbox failed; the loop stops because an operator must act.
+    #[error(transparent)]
+    Outbox(#[from] OutboxError),
+    /// The hub has committed more than this outbox ever numbered, so the outbox was replaced
+    /// or restored from an old copy. Sending would be taken as replays and ignored.
+    #[error(
+        "the hub has committed sequence {hub_seq} for locality {locality}, but this outbox has only numbered up to {local_seq}; the outbox file was replaced or restored from an older copy. Restore the newest outbox, or ask the hub operator to reset this agent's watermark"
+    )]
+    SequenceBehindHub {
+        /// The agent's locality.
+        locality: String,
+        /// The hub's watermark.
+        hub_seq: u64,
+        /// The outbox's highest sequence number.
+        local_seq: u64,
+    },
+}
+
+impl PushError {
+    /// Tells whether the loop should retry after this error rather than stop.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            PushError::Transport(_) | PushError::Status(_) | PushError::Protocol(_)
+        )
+    }
+}
+
+/// How a session ended without error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionEnd {
+    /// The outbox was empty and the caller asked to stop then.
+    Drained,
+    /// Shutdown was requested.
+    Shutdown,
+}
+
+/// The outbox shared between the push loop and blocking SQLite calls.
+pub type SharedOutbox = Arc<Mutex<Outbox>>;
+
+/// Settings of the push loop, derived from [`Config`].
+#[derive(Debug, Clone)]
+pub struct PushSettings {
+    /// Hub address.
+    pub hub_url: String,
+    /// The agent's locality.
+    pub locality: String,
+    /// Client TLS settings.
+    pub tls: ClientTlsConfig,
+    /// Records per batch.
+    pub batch_records: usize,
+    /// Batches in flight.
+    pub window: usize,
+    /// Pause between polls when nothing is pending.
+    pub poll_interval: Duration,
+    /// Cap of the reconnect backoff.
+    pub max_backoff: Duration,
+    /// Stop once the outbox is empty and every batch is acknowledged.
+    pub stop_when_drained: bool,
+}
+
+impl PushSettings {
+    /// Builds the settings, reading the TLS files named by the configuration.
+    pub fn from_config(
+        config: &Config,
+        stop_when_drained: bool,
+    ) -> Result<PushSettings, PushError> {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).map_err(|source| PushError::TlsFile {
+                path: path.to_path_buf(),
+                source,
+            })
+        };
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read(&config.tls.ca)?))
+            .identity(Identity::from_pem(
+                read(&config.tls.cert)?,
+                read(&config.tls.key)?,
+            ))
+            .domain_name(config.server_name());
+        Ok(PushSettings {
+            hub_url: config.hub_url.clone(),
+            locality: config.locality.clone(),
+            tls,
+            batch_records: config.push.batch_records,
+            window: config.push.window,
+            poll_interval: config.push.poll_interval(),
+            max_backoff: Duration::from_millis(config.push.max_backoff_ms),
+            stop_when_drained,
+        })
+    }
+}
+
+/// Opens a TLS channel to the hub.
+pub async fn connect(hub_url: &str, tls: ClientTlsConfig) -> Result<Channel, PushError> {
+    let endpoint = Endpoint::from_shared(hub_url.to_string())?
+        .tls_config(tls)?
+        .connect_timeout(Duration::from_secs(10))
+        .http2_keep_alive_interval(Duration::from_secs(30))
+        .keep_alive_timeout(Duration::from_secs(20));
+    Ok(endpoint.connect().await?)
+}
+
+/// Runs sessions until shutdown, or until drained when asked, reconnecting with backoff.
+pub async fn run(
+    outbox: SharedOutbox,
+    settings: PushSettings,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<SessionEnd, PushError> {
+    let backoff_builder = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_delay(settings.max_backoff)
+        .with_jitter()
+        .without_max_times();
+    let mut backoff = backoff_builder.build();
+    let mut attempt: u64 = 0;
+
+    loop {
+        let progress_before = settled_total(&outbox);
+        match session(&outbox, &settings, &mut shutdown).await {
+            Ok(end) => return Ok(end),
+            Err(error) if error.is_retryable() => {
+                if settled_total(&outbox) != progress_before {
+                    backoff = backoff_builder.build();
+                    attempt = 0;
+                }
+                attempt += 1;
+                let delay = backoff.next().unwrap_or(settings.max_backoff);
+                tracing::warn!(
+                    locality = %settings.locality,
+                    attempt,
+                    delay_ms = delay.as_millis() as u64,
+                    %error,
+                    "push session failed, reconnecting"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.changed() => return Ok(SessionEnd::Shutdown),
+                }
+            }
+            Err(error) => {
+                tracing::error!(locality = %settings.locality, %error, "push loop stopped");
+                return Err(error);
+            }
+        }
+    }
+}
+
+fn settled_total(outbox: &SharedOutbox) -> u64 {
+    outbox
+        .lock()
+        .ok()
+        .and_then(|outbox| outbox.stats().ok())
+        .map_or(0, |stats| stats.last_seq.saturating_sub(stats.backlog))
+}
+
+async fn blocking<T: Send + 'static>(
+    outbox: &SharedOutbox,
+    work: impl FnOnce(&mut Outbox) -> Result<T, OutboxError> + Send + 'static,
+) -> Result<T, PushError> {
+    let outbox = Arc::clone(outbox);
+    let result = tokio::task::spawn_blocking(move || {
+        let mut guard = outbox
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        work(&mut guard)
+    })
+    .await
+    .map_err(|join| PushError::Protocol(format!("outbox task failed: {join}")))?;
+    Ok(result?)
+}
+
+async fn settle(
+    outbox: &SharedOutbox,
+    locality: &str,
+    up_to_seq: u64,
+    rejections: Vec<Rejection>,
+) -> Result<(), PushError> {
+    for rejection in &rejections {
+        tracing::warn!(
+            locality,
+            seq = rejection.seq,
+            key = %rejection.key,
+            field = %rejection.field,
+            reason = %rejection.message,
+            "hub rejected a record; kept in the rejected table"
+        );
+    }
+    let summary = blocking(outbox, move |outbox| outbox.settle(up_to_seq, &rejections)).await?;
+    tracing::debug!(
+        locality,
+        up_to_seq,
+        deleted = summary.deleted,
+        rejected = summary.rejected,
+        "settled"
+    );
+    Ok(())
+}
+
+async fn session(
+    outbox: &SharedOutbox,
+    settings: &PushSettings,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<SessionEnd, PushError> {
+    let locality = settings.locality.as_str();
+    let channel = connect(&settings.hub_url, settings.tls.clone()).await?;
+    let mut client = SyncClient::new(channel);
+
+    let stats = blocking(outbox, |outbox| outbox.stats()).await?;
+    let (sender, receiver) = mpsc::channel::<PushRequest>(settings.window + 1);
+    let hello = Hello {
+        agent_version: env!("CARGO_PKG_VERSION").to_string(),
+        backlog: stats.backlog,
+        oldest_pending_seq: stats.oldest_pending_seq.unwrap_or(0),
+        agent_time_unix_ms: chrono::Utc::now().timestamp_millis(),
+    };
+    send(&sender, RequestMsg::Hello(hello)).await?;
+    let mut inbound = client
+        .push(ReceiverStream::new(receiver))
+        .await?
+        .into_inner();
+
+    let welcome = match inbound.message().await?.and_then(|response| response.msg) {
+        Some(ResponseMsg::Welcome(welcome)) => welcome,
+        other => {
+            return Err(PushError::Protocol(format!(
+                "expected Welcome, got {other:?}"
+            )));
+        }
+    };
+    if welcome.last_committed_seq > stats.last_seq {
+        return Err(PushError::SequenceBehindHub {
+            locality: locality.to_string(),
+            hub_seq: welcome.last_committed_seq,
+            local_seq: stats.last_seq,
+        });
+    }
+    tracing::info!(
+        locality,
+        hub_seq = welcome.last_committed_seq,
+        backlog = stats.backlog,
+        "connected to hub"
+    );
+    settle(
+        outbox,
+        locality,
+        welcome.last_committed_seq,
+        welcome.rejections,
+    )
+    .await?;
+
+    let batch_limit = match welcome.max_batch_records {
+        0 => settings.batch_records,
+        hub_max => settings.batch_records.min(hub_max as usize),
+    };
+    let mut last_sent = welcome.last_committed_seq;
+    let mut next_batch_id: u64 = 1;
+    let mut in_flight: VecDeque<u64> = VecDeque::new();
+
+    loop {
+        while in_flight.len() < settings.window {
+            let records = blocking(outbox, move |outbox| {
+                outbox.pending_batch(last_sent, batch_limit)
+            })
+            .await?;
+            let Some(last) = records.last() else { break };
+            last_sent = last.seq;
+            let batch = Batch {
+                batch_id: next_batch_id,
+                records,
+            };
+            in_flight.push_back(next_batch_id);
+            next_batch_id += 1;
+            send(&sender, RequestMsg::Batch(batch)).await?;
+        }
+
+        if in_flight.is_empty() {
+            if settings.stop_when_drained {
+                let backlog = blocking(outbox, |outbox| outbox.stats()).await?.backlog;
+                if backlog == 0 {
+                    tracing::info!(locality, "outbox drained");
+                    return Ok(SessionEnd::Drained);
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(settings.poll_interval) => continue,
+                _ = shutdown.changed() => return Ok(SessionEnd::Shutdown),
+            }
+        }
+
+        let response = tokio::select! {
+            response = inbound.message() => response?,
+            _ = shutdown.changed() => return Ok(SessionEnd::Shutdown),
+        };
+        let ack = match response.and_then(|response| response.msg) {
+            Some(ResponseMsg::Ack(ack)) => ack,
+            None => return Err(PushError::Protocol("hub closed the stream".into())),
+            Some(other) => return Err(PushError::Protocol(format!("expected Ack, got {other:?}"))),
+        };
+        if in_flight.pop_front() != Some(ack.batch_id) {
+            return Err(PushError::Protocol(format!(
+                "Ack for batch {} arrived out of order",
+                ack.batch_id
+            )));
+        }
+        tracing::debug!(
+            locality,
+            batch_id = ack.batch_id,
+            committed_seq = ack.committed_seq,
+            stored = ack.stored,
+            unchanged = ack.unchanged,
+            rejected = ack.rejections.len(),
+            "batch acknowledged"
+        );
+        settle(outbox, locality, ack.committed_seq, ack.rejections).await?;
+        let now = chrono::Utc::now().to_rfc3339();
+        blocking(outbox, move |outbox| outbox.set_meta("last_ack", &now)).await?;
+    }
+}
+
+async fn send(sender: &mpsc::Sender<PushRequest>, msg: RequestMsg) -> Result<(), PushError> {
+    sender
+        .send(PushRequest { msg: Some(msg) })
+        .await
+        .map_err(|_| PushError::Protocol("the request stream closed".into()))
+}
