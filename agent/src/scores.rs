@@ -3,7 +3,7 @@
 //! sees half a file.
 
 use chiso_proto::v1::scores_client::ScoresClient;
-use chiso_proto::v1::{GetScoresRequest, GetScoresResponse, IndicatorScore, UnitScore};
+use chiso_proto::v1::{GetScoresRequest, GetScoresResponse, GroupScore, IndicatorScore, UnitScore};
 use serde_json::{Value, json};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -37,57 +37,148 @@ fn display_rate(indicator: &IndicatorScore) -> String {
         .map_or_else(|| "n/a".to_string(), |rate| format!("{:.2}%", rate * 100.0))
 }
 
-/// Renders a scorecard as a fixed-width table: one row per unit, a column per indicator.
+/// Renders a scorecard as a fixed-width table: one row per unit with a column per group, the
+/// total, band and rank, then each indicator of the first unit with its counts.
 pub fn render_table(response: &GetScoresResponse) -> String {
     let mut out = String::new();
-    let indicator_ids: Vec<&str> = response
-        .units
-        .first()
-        .map(|unit| unit.indicators.iter().map(|i| i.id.as_str()).collect())
-        .unwrap_or_default();
-
     let _ = writeln!(
         out,
         "Period {} | catalogue {} | units {}",
         response.period, response.catalogue_version, response.unit_catalogue_version
     );
-    let mut header = format!("{:<7} {:<34}", "code", "unit");
-    for id in &indicator_ids {
-        let _ = write!(header, " {:>28}", id);
-    }
-    let _ = write!(header, " {:>14}", "points/max");
+    let header = render_header(response);
     let _ = writeln!(out, "{header}");
     let _ = writeln!(out, "{}", "-".repeat(header.chars().count()));
 
     for unit in &response.units {
         let _ = writeln!(out, "{}", render_row(unit));
     }
+    if let Some(first) = response.units.first() {
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "Indicators of {} {}:",
+            first.unit_code, first.unit_name
+        );
+        for indicator in &first.indicators {
+            render_indicator(&mut out, indicator, "  ");
+        }
+    }
     let _ = writeln!(
         out,
-        "Each cell: points (numerator/denominator, rate); n/a = not assessed because the denominator is 0."
+        "Scores to two decimals; a cell is points (numerator/denominator, rate); n/a = not assessed."
     );
+    if !response.unconfirmed_indicators.is_empty() {
+        let _ = writeln!(
+            out,
+            "* unconfirmed rule, no public source confirms it: {}",
+            response.unconfirmed_indicators.join(", ")
+        );
+    }
     out
+}
+
+fn render_header(response: &GetScoresResponse) -> String {
+    let groups = response
+        .units
+        .first()
+        .map(|unit| unit.groups.as_slice())
+        .unwrap_or_default();
+    let mut header = format!("{:<7} {:<34}", "code", "unit");
+    for group in groups {
+        let flag = if group.unconfirmed { "*" } else { "" };
+        let column = format!("{}{flag}/{:.0}", group.id, group.max_points);
+        let _ = write!(header, " {column:>9}");
+    }
+    let total = format!("total/{:.0}", response.catalogue_max_points);
+    let _ = write!(header, " {total:>10} {:<10} {:>7}", "band", "rank");
+    header
 }
 
 fn render_row(unit: &UnitScore) -> String {
     let name: String = unit.unit_name.chars().take(34).collect();
     let mut row = format!("{:<7} {:<34}", unit.unit_code, name);
-    for indicator in &unit.indicators {
-        let cell = format!(
+    for group in &unit.groups {
+        let points = if group.assessed {
+            Some(group.points)
+        } else {
+            None
+        };
+        let _ = write!(row, " {:>9}", display_points(points));
+    }
+    let rank = if unit.rank > 0 {
+        format!("{}/{}", unit.rank, unit.rank_of)
+    } else {
+        "-".to_string()
+    };
+    let band = if unit.band.is_empty() {
+        "-"
+    } else {
+        unit.band.as_str()
+    };
+    let _ = write!(row, " {:>10.2} {band:<10} {rank:>7}", unit.points);
+    row
+}
+
+fn render_indicator(out: &mut String, indicator: &IndicatorScore, indent: &str) {
+    let flag = if indicator.unconfirmed { " *" } else { "" };
+    let cell = if indicator.parts.is_empty() {
+        format!(
             "{} ({}/{}, {})",
             display_points(indicator.points),
             indicator.numerator,
             indicator.denominator,
             display_rate(indicator)
-        );
-        let _ = write!(row, " {:>28}", cell);
-    }
+        )
+    } else {
+        display_points(indicator.points)
+    };
+    let id = format!("{indent}{}{flag}", indicator.id);
     let _ = write!(
-        row,
-        " {:>14}",
-        format!("{:.2}/{:.0}", unit.points, unit.max_points)
+        out,
+        "{id:<40} {cell:>30} of {:<5.2} {}",
+        indicator.max_points, indicator.rule
     );
-    row
+    if !indicator.note.is_empty() {
+        let _ = write!(out, "; {}", indicator.note);
+    }
+    let _ = writeln!(out);
+    for part in &indicator.parts {
+        render_indicator(out, part, &format!("{indent}  "));
+    }
+}
+
+fn indicator_json(indicator: &IndicatorScore) -> Value {
+    let parts: Vec<Value> = indicator.parts.iter().map(indicator_json).collect();
+    json!({
+        "id": indicator.id,
+        "name": indicator.name,
+        "group": indicator.group,
+        "numerator": indicator.numerator,
+        "denominator": indicator.denominator,
+        "rate": indicator.rate,
+        "points": indicator.points,
+        "max_points": indicator.max_points,
+        "assessed": indicator.assessed,
+        "rule": indicator.rule,
+        "period_rule": indicator.period_rule,
+        "unconfirmed": indicator.unconfirmed,
+        "note": indicator.note,
+        "parts": parts,
+    })
+}
+
+fn group_json(group: &GroupScore) -> Value {
+    json!({
+        "id": group.id,
+        "name": group.name,
+        "points": group.points,
+        "max_points": group.max_points,
+        "assessed_max_points": group.assessed_max_points,
+        "assessed": group.assessed,
+        "formula": group.formula,
+        "unconfirmed": group.unconfirmed,
+    })
 }
 
 /// Converts a scorecard to JSON, keeping full precision and `null` for "not assessed".
@@ -96,36 +187,31 @@ pub fn to_json(response: &GetScoresResponse) -> Value {
         .units
         .iter()
         .map(|unit| {
-            let indicators: Vec<Value> = unit
-                .indicators
-                .iter()
-                .map(|indicator| {
-                    json!({
-                        "id": indicator.id,
-                        "name": indicator.name,
-                        "numerator": indicator.numerator,
-                        "denominator": indicator.denominator,
-                        "rate": indicator.rate,
-                        "points": indicator.points,
-                        "max_points": indicator.max_points,
-                        "assessed": indicator.assessed,
-                        "rule": indicator.rule,
-                    })
-                })
-                .collect();
             json!({
                 "unit_code": unit.unit_code,
                 "unit_name": unit.unit_name,
                 "level": unit.level,
                 "points": unit.points,
                 "max_points": unit.max_points,
-                "indicators": indicators,
+                "band": unit.band,
+                "rank": unit.rank,
+                "rank_of": unit.rank_of,
+                "groups": unit.groups.iter().map(group_json).collect::<Vec<_>>(),
+                "indicators": unit.indicators.iter().map(indicator_json).collect::<Vec<_>>(),
             })
         })
+        .collect();
+    let bands: Vec<Value> = response
+        .bands
+        .iter()
+        .map(|band| json!({"name": band.name, "min_points": band.min_points}))
         .collect();
     json!({
         "period": response.period,
         "catalogue_version": response.catalogue_version,
+        "catalogue_max_points": response.catalogue_max_points,
+        "bands": bands,
+        "unconfirmed_indicators": response.unconfirmed_indicators,
         "unit_catalogue_version": response.unit_catalogue_version,
         "computed_at_unix_ms": response.computed_at_unix_ms,
         "units": units,
@@ -177,6 +263,7 @@ mod tests {
                 ],
                 points: 20.0 * 156.0 / 161.0,
                 max_points: 20.0,
+                ..UnitScore::default()
             }],
             ..GetScoresResponse::default()
         }
@@ -196,6 +283,73 @@ mod tests {
         assert_eq!(indicators[0]["points"].as_f64(), Some(20.0 * 156.0 / 161.0));
         assert!(indicators[1]["points"].is_null());
         assert_eq!(indicators[1]["assessed"], Value::Bool(false));
+    }
+
+    fn with_groups() -> GetScoresResponse {
+        let mut response = sample();
+        response.catalogue_max_points = 100.0;
+        response.unconfirmed_indicators = vec!["ONLINE_SERVICE".into()];
+        let unit = &mut response.units[0];
+        unit.band = "Yếu".into();
+        unit.rank = 3;
+        unit.rank_of = 34;
+        unit.groups = vec![
+            GroupScore {
+                id: "2".into(),
+                points: 20.0 * 156.0 / 161.0,
+                max_points: 20.0,
+                assessed: true,
+                ..GroupScore::default()
+            },
+            GroupScore {
+                id: "3".into(),
+                max_points: 12.0,
+                unconfirmed: true,
+                ..GroupScore::default()
+            },
+        ];
+        let online = unit.indicators.remove(1);
+        unit.indicators.push(IndicatorScore {
+            id: "ONLINE_SERVICE".into(),
+            max_points: 12.0,
+            unconfirmed: true,
+            rule: "sum of parts".into(),
+            parts: vec![online],
+            ..IndicatorScore::default()
+        });
+        response
+    }
+
+    #[test]
+    fn table_shows_groups_rank_and_parts() {
+        let table = render_table(&with_groups());
+        assert!(table.contains("3*/12"), "{table}");
+        assert!(table.contains("total/100"), "{table}");
+        assert!(
+            table.contains("19.38       n/a      19.38 Yếu           3/34"),
+            "{table}"
+        );
+        assert!(table.contains("  ONLINE_SERVICE *"), "{table}");
+        assert!(table.contains("    ONLINE_FILING"), "{table}");
+        assert!(
+            table.contains("unconfirmed rule, no public source confirms it: ONLINE_SERVICE"),
+            "{table}"
+        );
+    }
+
+    #[test]
+    fn json_nests_parts_and_groups() {
+        let value = to_json(&with_groups());
+        let unit = &value["units"][0];
+        assert_eq!(unit["rank"], 3);
+        assert_eq!(unit["band"], "Yếu");
+        assert_eq!(
+            unit["groups"][0]["points"].as_f64(),
+            Some(20.0 * 156.0 / 161.0)
+        );
+        assert_eq!(unit["indicators"][1]["parts"][0]["id"], "ONLINE_FILING");
+        assert_eq!(unit["indicators"][1]["unconfirmed"], Value::Bool(true));
+        assert_eq!(value["unconfirmed_indicators"][0], "ONLINE_SERVICE");
     }
 
     #[test]

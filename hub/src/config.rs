@@ -1,6 +1,7 @@
 //! The hub's configuration: one TOML file, command-line overrides, validation before anything
 //! binds. Every default lives here and the README's configuration table mirrors it.
 
+use crate::catalogue::{Catalogue, CatalogueError, DEFAULT_CATALOGUE};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,24 @@ pub const DEFAULT_DATABASE: &str = "chiso-hub.db";
 pub const DEFAULT_MAX_BATCH_RECORDS: u32 = 1_000;
 /// Default largest decoded gRPC message, in bytes.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+/// Default days before a certificate expires from which the hub logs a warning.
+pub const DEFAULT_EXPIRY_WARNING_DAYS: u32 = 30;
+/// Default batches one push stream may have unacknowledged; the agent's own window is 1 to 64.
+pub const DEFAULT_MAX_BATCHES_IN_FLIGHT: u32 = 64;
+/// Default longest string outside records (agent version, request fields), in bytes.
+pub const DEFAULT_MAX_STRING_BYTES: usize = 256;
+/// Default sustained records per second per agent.
+// NOTE: sized from the demo's 5,000 dossiers per province in one burst, not from measured
+// provincial traffic; raise it if a large province's backlog drains too slowly.
+pub const DEFAULT_RECORDS_PER_SECOND: u32 = 2_000;
+/// Default records an agent may send at once above the sustained rate.
+pub const DEFAULT_BURST_RECORDS: u32 = 20_000;
+/// Default concurrent push streams per agent identity.
+pub const DEFAULT_MAX_STREAMS_PER_AGENT: u32 = 2;
+/// Default concurrent connections, all peers together.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 1_024;
+/// Default time a client has to finish the TLS handshake, in milliseconds.
+pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
 /// The whole hub configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -29,6 +48,12 @@ pub struct Config {
     /// Limits applied to every agent.
     #[serde(default)]
     pub limits: Limits,
+    /// Built-in indicator catalogue: `dvcqg-2026` (the default) or `766-2022`.
+    #[serde(default)]
+    pub catalogue: Option<String>,
+    /// Indicator catalogue file (TOML), used instead of a built-in catalogue.
+    #[serde(default)]
+    pub catalogue_file: Option<PathBuf>,
 }
 
 /// TLS files, PEM encoded.
@@ -41,6 +66,29 @@ pub struct TlsConfig {
     pub key: PathBuf,
     /// The CA whose client certificates are accepted.
     pub client_ca: PathBuf,
+    /// Revoked serial numbers, one hex serial a line, as `chiso-certs revoke` writes them.
+    #[serde(default)]
+    pub revoked_serials: Option<PathBuf>,
+    /// Certificate revocation list (PEM or DER) signed by the client CA.
+    #[serde(default)]
+    pub crl: Option<PathBuf>,
+    /// Days before a certificate's end of validity from which the hub logs a warning.
+    #[serde(default = "default_expiry_warning_days")]
+    pub expiry_warning_days: u32,
+}
+
+impl TlsConfig {
+    /// Builds TLS settings from the three required files, without revocation files.
+    pub fn new(cert: PathBuf, key: PathBuf, client_ca: PathBuf) -> TlsConfig {
+        TlsConfig {
+            cert,
+            key,
+            client_ca,
+            revoked_serials: None,
+            crl: None,
+            expiry_warning_days: DEFAULT_EXPIRY_WARNING_DAYS,
+        }
+    }
 }
 
 /// Limits applied to every agent.
@@ -51,6 +99,20 @@ pub struct Limits {
     pub max_batch_records: u32,
     /// Largest decoded gRPC message, in bytes.
     pub max_message_bytes: usize,
+    /// Batches one push stream may have unacknowledged.
+    pub max_batches_in_flight: u32,
+    /// Maximum length of a string outside records (agent version, request fields), in bytes.
+    pub max_string_bytes: usize,
+    /// Sustained records per second per agent.
+    pub records_per_second: u32,
+    /// Records an agent may send at once above the sustained rate.
+    pub burst_records: u32,
+    /// Concurrent push streams per agent identity.
+    pub max_streams_per_agent: u32,
+    /// Concurrent connections, all peers together.
+    pub max_connections: u32,
+    /// Time a client has to finish the TLS handshake, in milliseconds.
+    pub handshake_timeout_ms: u64,
 }
 
 impl Default for Limits {
@@ -58,6 +120,13 @@ impl Default for Limits {
         Limits {
             max_batch_records: DEFAULT_MAX_BATCH_RECORDS,
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            max_batches_in_flight: DEFAULT_MAX_BATCHES_IN_FLIGHT,
+            max_string_bytes: DEFAULT_MAX_STRING_BYTES,
+            records_per_second: DEFAULT_RECORDS_PER_SECOND,
+            burst_records: DEFAULT_BURST_RECORDS,
+            max_streams_per_agent: DEFAULT_MAX_STREAMS_PER_AGENT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            handshake_timeout_ms: DEFAULT_HANDSHAKE_TIMEOUT_MS,
         }
     }
 }
@@ -103,6 +172,28 @@ fn default_database() -> PathBuf {
     PathBuf::from(DEFAULT_DATABASE)
 }
 
+fn default_expiry_warning_days() -> u32 {
+    DEFAULT_EXPIRY_WARNING_DAYS
+}
+
+/// Rejects `value` outside `range`, naming the key.
+fn check_range<T: PartialOrd + ToString>(
+    key: &'static str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+    reason: &'static str,
+) -> Result<(), ConfigError> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            key,
+            value: value.to_string(),
+            reason,
+        })
+    }
+}
+
 impl Config {
     /// Reads and validates a configuration file; relative paths are taken from its folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -115,22 +206,47 @@ impl Config {
             source,
         })?;
         let base = path.parent().unwrap_or(Path::new("."));
+        let revocation_files = [&mut config.tls.revoked_serials, &mut config.tls.crl];
+        let revocation_files = revocation_files.into_iter().filter_map(Option::as_mut);
         for file in [
             &mut config.database,
             &mut config.tls.cert,
             &mut config.tls.key,
             &mut config.tls.client_ca,
-        ] {
+        ]
+        .into_iter()
+        .chain(revocation_files)
+        {
             if file.is_relative() {
                 *file = base.join(&*file);
             }
+        }
+        if let Some(file) = config.catalogue_file.as_mut().filter(|file| file.is_relative()) {
+            *file = base.join(&*file);
         }
         config.validate()?;
         Ok(config)
     }
 
+    /// Loads the configured indicator catalogue: the file, else the built-in id, else
+    /// `dvcqg-2026`.
+    pub fn indicator_catalogue(&self) -> Result<Catalogue, CatalogueError> {
+        match (&self.catalogue_file, &self.catalogue) {
+            (Some(path), _) => Catalogue::from_file(path),
+            (None, Some(id)) => Catalogue::builtin(id),
+            (None, None) => Catalogue::builtin(DEFAULT_CATALOGUE),
+        }
+    }
+
     /// Checks every value.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let (Some(id), Some(_)) = (&self.catalogue, &self.catalogue_file) {
+            return Err(ConfigError::Invalid {
+                key: "catalogue",
+                value: id.clone(),
+                reason: "set either catalogue or catalogue_file, not both",
+            });
+        }
         if !(1..=100_000).contains(&self.limits.max_batch_records) {
             return Err(ConfigError::Invalid {
                 key: "limits.max_batch_records",
@@ -145,7 +261,59 @@ impl Config {
                 reason: "must be between 65536 and 268435456 bytes",
             });
         }
-        Ok(())
+        self.validate_security_limits()
+    }
+
+    fn validate_security_limits(&self) -> Result<(), ConfigError> {
+        let limits = &self.limits;
+        check_range(
+            "tls.expiry_warning_days",
+            self.tls.expiry_warning_days,
+            0..=3650,
+            "must be between 0 and 3650 days",
+        )?;
+        check_range(
+            "limits.max_batches_in_flight",
+            limits.max_batches_in_flight,
+            1..=1024,
+            "must be between 1 and 1024",
+        )?;
+        check_range(
+            "limits.max_string_bytes",
+            limits.max_string_bytes,
+            16..=65_536,
+            "must be between 16 and 65536 bytes",
+        )?;
+        check_range(
+            "limits.records_per_second",
+            limits.records_per_second,
+            1..=1_000_000,
+            "must be between 1 and 1000000",
+        )?;
+        check_range(
+            "limits.burst_records",
+            limits.burst_records,
+            limits.max_batch_records..=10_000_000,
+            "must be at least limits.max_batch_records and at most 10000000, so that a full batch can pass",
+        )?;
+        check_range(
+            "limits.max_streams_per_agent",
+            limits.max_streams_per_agent,
+            1..=64,
+            "must be between 1 and 64",
+        )?;
+        check_range(
+            "limits.max_connections",
+            limits.max_connections,
+            1..=1_000_000,
+            "must be between 1 and 1000000",
+        )?;
+        check_range(
+            "limits.handshake_timeout_ms",
+            limits.handshake_timeout_ms,
+            100..=300_000,
+            "must be between 100 and 300000 milliseconds",
+        )
     }
 }
 
@@ -183,5 +351,61 @@ mod tests {
             message.contains("limits.max_batch_records = 0"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn security_keys_parse_and_resolve() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        std::fs::write(
+            &path,
+            "[tls]\ncert = \"a\"\nkey = \"b\"\nclient_ca = \"c\"\nrevoked_serials = \"revoked.txt\"\ncrl = \"ca.crl\"\nexpiry_warning_days = 14\n[limits]\nrecords_per_second = 50\nmax_streams_per_agent = 1\n",
+        )
+        .unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(
+            config.tls.revoked_serials,
+            Some(dir.path().join("revoked.txt"))
+        );
+        assert_eq!(config.tls.crl, Some(dir.path().join("ca.crl")));
+        assert_eq!(config.tls.expiry_warning_days, 14);
+        assert_eq!(config.limits.records_per_second, 50);
+        assert_eq!(config.limits.max_streams_per_agent, 1);
+        assert_eq!(config.limits.burst_records, DEFAULT_BURST_RECORDS);
+    }
+
+    #[test]
+    fn burst_below_batch_is_rejected() {
+        let mut config: Config =
+            toml::from_str("[tls]\ncert = \"a\"\nkey = \"b\"\nclient_ca = \"c\"\n").unwrap();
+        config.limits.burst_records = config.limits.max_batch_records - 1;
+        let message = config.validate().unwrap_err().to_string();
+        assert!(message.contains("limits.burst_records = 999"), "{message}");
+    }
+
+    #[test]
+    fn catalogue_keys_choose_catalogue() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        let tls = "[tls]\ncert = \"a\"\nkey = \"b\"\nclient_ca = \"c\"\n";
+
+        std::fs::write(&path, tls).unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.indicator_catalogue().unwrap().version, "dvcqg-2026");
+
+        std::fs::write(&path, format!("catalogue = \"766-2022\"\n{tls}")).unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.indicator_catalogue().unwrap().version, "766-2022");
+
+        std::fs::write(&path, format!("catalogue_file = \"custom.toml\"\n{tls}")).unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.catalogue_file, Some(dir.path().join("custom.toml")));
+        let message = config.indicator_catalogue().unwrap_err().to_string();
+        assert!(message.contains("custom.toml"), "{message}");
+
+        let both = format!("catalogue = \"766-2022\"\ncatalogue_file = \"x.toml\"\n{tls}");
+        std::fs::write(&path, both).unwrap();
+        let message = Config::load(&path).unwrap_err().to_string();
+        assert!(message.contains("catalogue = 766-2022"), "{message}");
     }
 }

@@ -3,16 +3,25 @@
 //!
 //! - [`auth`]: the peer identity from a client certificate.
 //! - [`store`]: the SQLite store: one writer thread with group commit, exactly-once batches.
-//! - [`indicators`]: the indicator definitions and scoring rules.
-//! - [`scores`]: scorecards per unit and month, computed from the stored records.
-//! - [`service`]: the gRPC services.
+//! - [`catalogue`]: the indicator catalogue as versioned TOML data, loaded and validated.
+//! - [`scores`]: scorecards per unit and period, computed from the stored records.
+//! - [`score_cmd`]: the what-if `score` command over the same scoring engine.
+//! - [`service`]: the gRPC services; [`stream`]: one pipelined push stream.
+//! - [`operator`]: the operator-only service (rejections, agents and their certificate expiry).
+//! - [`limits`]: per-agent limits (batch size, rate, streams, batches in flight, strings).
+//! - [`tls`]: TLS files re-read when they change, client certificate checks, the accept loop.
 //! - [`server`]: the mutual-TLS listener.
 //! - [`config`]: the hub's TOML configuration and its validation.
 
 pub mod auth;
+pub mod catalogue;
 pub mod config;
-pub mod indicators;
+pub mod limits;
+pub mod operator;
+pub mod score_cmd;
 pub mod scores;
 pub mod server;
 pub mod service;
 pub mod store;
+pub mod stream;
+pub mod tls;

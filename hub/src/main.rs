@@ -31,6 +31,8 @@ enum Command {
         #[arg(long)]
         database: Option<PathBuf>,
     },
+    /// Score what-if counts read as JSON on stdin with an indicator catalogue.
+    Score(chiso_hub::score_cmd::ScoreArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,11 +43,17 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
 
-    let Command::Run {
-        config,
-        listen,
-        database,
-    } = Cli::parse().command;
+    let (config, listen, database) = match Cli::parse().command {
+        Command::Run {
+            config,
+            listen,
+            database,
+        } => (config, listen, database),
+        Command::Score(args) => {
+            let output = std::io::stdout().lock();
+            return Ok(chiso_hub::score_cmd::run(&args, std::io::stdin().lock(), output)?);
+        }
+    };
     let mut config = Config::load(&config)?;
     if let Some(listen) = listen {
         config.listen = listen;

@@ -1,49 +1,74 @@
 //! The gRPC services: `Sync.Push` for agents and `Scores.GetScores` for anyone the TLS layer
-//! admitted.
+//! admitted. The operator service lives in `operator`.
 //!
 //! Every push stream is bound to the locality in the client certificate; nothing in a message
-//! can widen it. Errors become `tonic::Status` in [`status_from_store`] and
-//! [`status_from_scores`], the only places that choose codes, and internal detail is logged
-//! rather than sent to the peer.
+//! can widen it. An agent may have `limits.max_streams_per_agent` streams open at once, and each
+//! stream is served by `stream::PushContext`. Errors become `tonic::Status` in
+//! [`status_from_store`] and [`status_from_scores`], the only places that choose codes for store
+//! and scoring failures (limits choose theirs in `limits`), and internal detail is logged rather
+//! than sent to the peer.
 
 use crate::auth;
+use crate::catalogue::Catalogue;
+use crate::limits::AgentLimits;
 use crate::scores::{self, ScoreError, ScoreQuery};
-use crate::store::{StoreError, StoreHandle};
+use crate::store::{self, StoreError, StoreHandle};
+use crate::stream::PushContext;
+use crate::tls::TlsReloader;
 use chiso_proto::units::UnitCatalogue;
-use chiso_proto::v1::push_request::Msg as RequestMsg;
-use chiso_proto::v1::push_response::Msg as ResponseMsg;
 use chiso_proto::v1::{
-    GetScoresRequest, GetScoresResponse, Hello, PushRequest, PushResponse, Welcome, scores_server,
-    sync_server,
+    GetScoresRequest, GetScoresResponse, PushRequest, PushResponse, scores_server, sync_server,
 };
-use chiso_proto::vntime::Month;
+use chiso_proto::vntime::{Period, PeriodKind, vietnam_day};
 use std::pin::Pin;
-use tokio::sync::mpsc;
+use std::sync::Arc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::Instrument;
 
-/// Shared state of both services.
+/// Shared state of the push and score services.
 #[derive(Clone)]
 pub struct HubService {
     store: StoreHandle,
     catalogue: &'static UnitCatalogue,
-    max_batch_records: u32,
+    limits: Arc<AgentLimits>,
+    tls: Arc<TlsReloader>,
+    indicators: Arc<Catalogue>,
+    shutdown: watch::Receiver<bool>,
 }
 
 impl HubService {
-    /// Creates the services over a store.
+    /// Creates the services over a store, with the agents' limits and the TLS files that list
+    /// the revoked certificates.
     pub fn new(
         store: StoreHandle,
         catalogue: &'static UnitCatalogue,
-        max_batch_records: u32,
+        limits: Arc<AgentLimits>,
+        tls: Arc<TlsReloader>,
     ) -> HubService {
         HubService {
             store,
             catalogue,
-            max_batch_records,
+            limits,
+            tls,
+            indicators: Catalogue::default_shared(),
+            // Its sender is dropped, so it never turns true: streams end only on their own.
+            shutdown: watch::channel(false).1,
         }
+    }
+
+    /// Ends open push streams with UNAVAILABLE once `shutdown` turns true.
+    pub fn with_shutdown(mut self, shutdown: watch::Receiver<bool>) -> HubService {
+        self.shutdown = shutdown;
+        self
+    }
+
+    /// Scores with the given indicator catalogue instead of the default `dvcqg-2026`.
+    pub fn with_indicator_catalogue(mut self, indicators: Arc<Catalogue>) -> HubService {
+        self.indicators = indicators;
+        self
     }
 }
 
@@ -57,127 +82,39 @@ impl sync_server::Sync for HubService {
         &self,
         request: Request<Streaming<PushRequest>>,
     ) -> Result<Response<PushStream>, Status> {
-        let identity = auth::peer_identity(&request)?;
-        let locality = auth::agent_locality(&identity, self.catalogue).inspect_err(|status| {
-            tracing::warn!(%identity, reason = status.message(), "push refused");
-        })?;
-        let peer = request
-            .remote_addr()
-            .map_or_else(|| "unknown".to_string(), |addr| addr.to_string());
+        let peer = auth::peer_certificate(&request)?;
+        let locality =
+            auth::agent_locality(&peer.identity, self.catalogue).inspect_err(|status| {
+                tracing::warn!(identity = %peer.identity, reason = status.message(), "push refused");
+            })?;
+        let slot = self.limits.open_stream(&locality)?;
+        let address = auth::peer_address(&request);
         let inbound = request.into_inner();
         let (sender, receiver) = mpsc::channel(8);
 
-        let service = self.clone();
-        let span = tracing::info_span!("push", %locality, %peer);
+        let context = PushContext {
+            store: self.store.clone(),
+            limits: Arc::clone(&self.limits),
+            tls: Arc::clone(&self.tls),
+            locality: locality.clone(),
+            peer,
+            shutdown: self.shutdown.clone(),
+        };
+        let span = tracing::info_span!("push", %locality, peer = %address);
         tokio::spawn(
             async move {
                 tracing::info!("agent connected");
-                if let Err(status) = service.serve_stream(&locality, inbound, &sender).await {
+                if let Err(status) = context.serve(inbound, &sender).await {
+                    tracing::info!(code = ?status.code(), reason = status.message(), "push stream ended with an error");
                     let _ = sender.send(Err(status)).await;
                 }
+                drop(slot);
                 tracing::info!("agent disconnected");
             }
             .instrument(span),
         );
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
-}
-
-type Replies = mpsc::Sender<Result<PushResponse, Status>>;
-
-impl HubService {
-    async fn serve_stream(
-        &self,
-        locality: &str,
-        mut inbound: Streaming<PushRequest>,
-        replies: &Replies,
-    ) -> Result<(), Status> {
-        let hello = match inbound.message().await?.and_then(|request| request.msg) {
-            Some(RequestMsg::Hello(hello)) => hello,
-            Some(RequestMsg::Batch(_)) => {
-                return Err(Status::failed_precondition(
-                    "the first message of a push stream must be Hello",
-                ));
-            }
-            None => return Ok(()),
-        };
-        let welcome = self.welcome(locality, &hello).await?;
-        reply(replies, ResponseMsg::Welcome(welcome)).await?;
-
-        while let Some(request) = inbound.message().await? {
-            let batch = match request.msg {
-                Some(RequestMsg::Batch(batch)) => batch,
-                Some(RequestMsg::Hello(_)) => {
-                    return Err(Status::failed_precondition(
-                        "Hello may be sent only once per stream",
-                    ));
-                }
-                None => return Err(Status::invalid_argument("empty PushRequest")),
-            };
-            if batch.records.len() > self.max_batch_records as usize {
-                return Err(Status::invalid_argument(format!(
-                    "batch {} has {} records; the maximum is {}",
-                    batch.batch_id,
-                    batch.records.len(),
-                    self.max_batch_records
-                )));
-            }
-            let batch_id = batch.batch_id;
-            let records = batch.records.len();
-            let ack = self
-                .store
-                .apply_batch(locality, batch)
-                .await
-                .map_err(|error| status_from_store(error, locality))?;
-            tracing::debug!(
-                batch_id,
-                records,
-                committed_seq = ack.committed_seq,
-                stored = ack.stored,
-                unchanged = ack.unchanged,
-                rejected = ack.rejections.len(),
-                "batch committed"
-            );
-            reply(replies, ResponseMsg::Ack(ack)).await?;
-        }
-        Ok(())
-    }
-
-    async fn welcome(&self, locality: &str, hello: &Hello) -> Result<Welcome, Status> {
-        let hub_time_unix_ms = chrono::Utc::now().timestamp_millis();
-        let clock_offset_ms = hello.agent_time_unix_ms - hub_time_unix_ms;
-        let (last_committed_seq, rejections) = self
-            .store
-            .hello(
-                locality,
-                &hello.agent_version,
-                clock_offset_ms,
-                hello.oldest_pending_seq,
-            )
-            .await
-            .map_err(|error| status_from_store(error, locality))?;
-        tracing::info!(
-            agent_version = %hello.agent_version,
-            backlog = hello.backlog,
-            last_committed_seq,
-            clock_offset_ms,
-            "hello"
-        );
-        Ok(Welcome {
-            locality: locality.to_string(),
-            last_committed_seq,
-            hub_time_unix_ms,
-            max_batch_records: self.max_batch_records,
-            rejections,
-        })
-    }
-}
-
-async fn reply(replies: &Replies, msg: ResponseMsg) -> Result<(), Status> {
-    replies
-        .send(Ok(PushResponse { msg: Some(msg) }))
-        .await
-        .map_err(|_| Status::cancelled("the agent closed the stream"))
 }
 
 #[tonic::async_trait]
@@ -187,34 +124,46 @@ impl scores_server::Scores for HubService {
         request: Request<GetScoresRequest>,
     ) -> Result<Response<GetScoresResponse>, Status> {
         let request = request.into_inner();
+        self.limits
+            .check_string("GetScoresRequest.unit_code", &request.unit_code)?;
+        self.limits
+            .check_string("GetScoresRequest.period", &request.period)?;
         let now = chrono::Utc::now().timestamp();
         let as_of = if request.as_of > 0 {
             request.as_of
         } else {
             now
         };
-        let month = if request.period.is_empty() {
-            Month::of_instant(as_of)
+        let period = if request.period.is_empty() {
+            Period::of_instant(PeriodKind::Month, as_of)
         } else {
             request
                 .period
-                .parse::<Month>()
+                .parse::<Period>()
                 .map_err(|error| Status::invalid_argument(error.to_string()))?
         };
+        // Completeness counts the period's days up to the as-of day, like the scores.
+        let first_day = period.first_day();
+        let last_day = period.last_day().min(vietnam_day(as_of));
         let query = ScoreQuery {
             unit_code: (!request.unit_code.is_empty()).then(|| request.unit_code.clone()),
-            month,
+            period,
             include_children: request.include_children,
             as_of,
         };
 
         let store = self.store.clone();
         let catalogue = self.catalogue;
+        let indicators = Arc::clone(&self.indicators);
         let response = tokio::task::spawn_blocking(move || {
             let connection = store
                 .reader()
                 .map_err(|error| status_from_store(error, "-"))?;
-            scores::compute(&connection, catalogue, &query).map_err(status_from_scores)
+            let mut response = scores::compute(&connection, catalogue, &indicators, &query)
+                .map_err(status_from_scores)?;
+            store::attach_completeness(&connection, &mut response, first_day, last_day)
+                .map_err(|error| status_from_store(error, "-"))?;
+            Ok::<_, Status>(response)
         })
         .await
         .map_err(|error| {
@@ -228,9 +177,9 @@ impl scores_server::Scores for HubService {
 /// Maps a store error to a status; detail of internal failures is logged, not sent.
 pub fn status_from_store(error: StoreError, locality: &str) -> Status {
     match error {
-        StoreError::OutOfOrder { .. } | StoreError::InvalidSeq { .. } => {
-            Status::invalid_argument(error.to_string())
-        }
+        StoreError::OutOfOrder { .. }
+        | StoreError::InvalidSeq { .. }
+        | StoreError::InvalidDigest { .. } => Status::invalid_argument(error.to_string()),
         other => {
             tracing::error!(locality, error = %other, "store failed");
             Status::internal("the hub could not commit; retry later")
@@ -241,7 +190,7 @@ pub fn status_from_store(error: StoreError, locality: &str) -> Status {
 /// Maps a scoring error to a status.
 pub fn status_from_scores(error: ScoreError) -> Status {
     match error {
-        ScoreError::Sqlite { .. } | ScoreError::UnsupportedIndicator { .. } => {
+        ScoreError::Sqlite { .. } => {
             tracing::error!(%error, "score query failed");
             Status::internal("score computation failed")
         }

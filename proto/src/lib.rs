@@ -5,7 +5,11 @@
 //! - [`vntime`]: the portal's date format and Vietnam calendar days and months.
 //! - [`validate`]: record rules, checked by the agent at intake and again by the hub.
 //! - [`identity`]: the SPIFFE-style URIs that certificates carry.
+//! - [`error_chain`]: one-line rendering of an error and its sources.
+//! - [`digest`]: the completeness digest of records per unit and day, computed alike on both sides.
 
+pub mod digest;
+pub mod error_chain;
 pub mod identity;
 pub mod units;
 pub mod validate;

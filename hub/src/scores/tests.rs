@@ -4,7 +4,67 @@ use chiso_proto::vntime::parse_portal_datetime;
 use rusqlite::Connection;
 
 use super::*;
+use crate::catalogue::Catalogue;
 use crate::store::StoreHandle;
+
+/// The two indicators the hub had built in before catalogues were data, as a catalogue file.
+/// The tests written for them run unchanged on it.
+const CORE: &str = r#"
+version = "dvcqg-2026-core"
+title = "DOSSIER_ON_TIME and ONLINE_FILING only"
+total_points = 26
+bands_source = "none"
+bands_confidence = "low"
+
+[[groups]]
+id = "2"
+name_vi = "Tiến độ giải quyết"
+name_en = "Progress of handling"
+max_points = 20
+source = "test"
+confidence = "high"
+
+[[groups]]
+id = "3"
+name_vi = "Dịch vụ công trực tuyến"
+name_en = "Online public services"
+max_points = 6
+source = "test"
+confidence = "medium"
+
+[[indicators]]
+id = "DOSSIER_ON_TIME"
+group = "2"
+name_vi = "Tỷ lệ hồ sơ xử lý trước hạn, đúng hạn"
+name_en = "Dossiers handled early or on time"
+numerator = "dossier.on_time"
+denominator = "dossier.handled"
+period = "handling"
+points = 20
+rule = "proportional"
+zero_denominator = "not_assessed"
+source = "test"
+confidence = "medium-high"
+
+[[indicators]]
+id = "ONLINE_FILING"
+group = "3"
+name_vi = "Tỷ lệ hồ sơ nộp trực tuyến"
+name_en = "Dossiers filed online"
+numerator = "dossier.online"
+denominator = "dossier.received"
+period = "intake"
+points = 6
+rule = "full_at"
+threshold = 0.5
+zero_denominator = "not_assessed"
+source = "test"
+confidence = "medium"
+"#;
+
+fn core() -> Catalogue {
+    Catalogue::parse(CORE, "core (test)").unwrap()
+}
 
 /// One dossier of the dataset: code, unit, channel, status, received, due, finished.
 type Row = (
@@ -116,21 +176,27 @@ async fn dataset() -> (tempfile::TempDir, Connection) {
     (dir, reader)
 }
 
-fn query(unit_code: Option<&str>, month: &str, include_children: bool) -> ScoreQuery {
+fn query(unit_code: Option<&str>, period: &str, include_children: bool) -> ScoreQuery {
     ScoreQuery {
         unit_code: unit_code.map(str::to_string),
-        month: month.parse().unwrap(),
+        period: period.parse().unwrap(),
         include_children,
         // 12:00 on 15 November 2026 in Vietnam: October is complete.
         as_of: time("20261115120000"),
     }
 }
 
-fn scores(conn: &Connection, unit: Option<&str>, month: &str, children: bool) -> GetScoresResponse {
+fn scores(
+    conn: &Connection,
+    unit: Option<&str>,
+    period: &str,
+    children: bool,
+) -> GetScoresResponse {
     compute(
         conn,
         UnitCatalogue::official(),
-        &query(unit, month, children),
+        &core(),
+        &query(unit, period, children),
     )
     .unwrap()
 }
@@ -322,7 +388,7 @@ async fn running_month_ends_at_as_of() {
     let mut running = query(Some("00004"), "2026-10", false);
     running.as_of = time("20261016100000");
 
-    let response = compute(&conn, UnitCatalogue::official(), &running).unwrap();
+    let response = compute(&conn, UnitCatalogue::official(), &core(), &running).unwrap();
     let ba_dinh = &response.units[0];
     // Judged at 16 Oct: A3, finished 15 Oct after its due day 12 Oct, is the only late one.
     // A4 (finishes 20 Oct, no due day), A5 (due 20 Oct) and A6 (due 5 Nov) are open and not
@@ -342,7 +408,13 @@ async fn future_month_and_unknown_unit_fail() {
     let (_dir, conn) = dataset().await;
     let catalogue = UnitCatalogue::official();
 
-    let error = compute(&conn, catalogue, &query(Some("01"), "2026-12", false)).unwrap_err();
+    let error = compute(
+        &conn,
+        catalogue,
+        &core(),
+        &query(Some("01"), "2026-12", false),
+    )
+    .unwrap_err();
     assert!(
         matches!(error, ScoreError::PeriodInFuture { .. }),
         "{error}"
@@ -351,7 +423,13 @@ async fn future_month_and_unknown_unit_fail() {
     assert!(message.contains("2026-12"), "{message}");
     assert!(message.contains("2026-11-15"), "{message}");
 
-    let error = compute(&conn, catalogue, &query(Some("99999"), "2026-10", false)).unwrap_err();
+    let error = compute(
+        &conn,
+        catalogue,
+        &core(),
+        &query(Some("99999"), "2026-10", false),
+    )
+    .unwrap_err();
     assert!(
         matches!(&error, ScoreError::UnknownUnit { code } if code == "99999"),
         "{error}"
@@ -364,4 +442,189 @@ async fn empty_period_not_assessed() {
 
     let response = scores(&conn, Some("00004"), "2026-08", false);
     assert_not_assessed(&response.units[0]);
+}
+
+fn full_scores(
+    conn: &Connection,
+    unit: Option<&str>,
+    period: &str,
+    children: bool,
+) -> GetScoresResponse {
+    let catalogue = Catalogue::builtin("dvcqg-2026").unwrap();
+    compute(
+        conn,
+        UnitCatalogue::official(),
+        &catalogue,
+        &query(unit, period, children),
+    )
+    .unwrap()
+}
+
+fn indicator<'a>(unit: &'a UnitScore, id: &str) -> &'a IndicatorScore {
+    unit.indicators
+        .iter()
+        .flat_map(|indicator| std::iter::once(indicator).chain(&indicator.parts))
+        .find(|indicator| indicator.id == id)
+        .unwrap_or_else(|| panic!("indicator {id} is listed"))
+}
+
+fn group<'a>(unit: &'a UnitScore, id: &str) -> &'a chiso_proto::v1::GroupScore {
+    unit.groups.iter().find(|group| group.id == id).unwrap()
+}
+
+#[tokio::test]
+async fn full_catalogue_commune_october() {
+    let (_dir, conn) = dataset().await;
+    let response = full_scores(&conn, Some("00004"), "2026-10", false);
+    assert_eq!(response.catalogue_version, "dvcqg-2026");
+    assert_eq!(response.catalogue_max_points, 100.0);
+    assert_eq!(
+        response.unconfirmed_indicators,
+        vec!["ONLINE_SERVICE".to_string()]
+    );
+    assert_eq!(response.bands.len(), 4);
+    let ba_dinh = &response.units[0];
+
+    // The same counts and points as with the two built-in definitions.
+    assert_indicator(
+        indicator(ba_dinh, "DOSSIER_ON_TIME"),
+        (5, 7),
+        5.0 / 7.0,
+        14.285714285714286,
+    );
+    assert_indicator(indicator(ba_dinh, "ONLINE_FILING"), (4, 6), 4.0 / 6.0, 6.0);
+
+    // ONLINE_FILING is part 3.3 of ONLINE_SERVICE, whose rule is unconfirmed; 3.1 and 3.2
+    // count procedures, which this hub does not store, so they are not assessed.
+    let online = indicator(ba_dinh, "ONLINE_SERVICE");
+    assert!(online.unconfirmed);
+    assert_eq!(online.parts.len(), 3);
+    assert_close(online.points, 6.0);
+    assert_eq!(online.max_points, 12.0);
+    let offered = indicator(ba_dinh, "ONLINE_SERVICE_OFFERED");
+    assert!(!offered.assessed);
+    assert!(
+        offered.note.contains("procedure records"),
+        "{}",
+        offered.note
+    );
+
+    // A1..A6 were received in October, none with an electronic result or digitized.
+    assert_indicator(
+        indicator(ba_dinh, "ORIGINAL_RESULT_AVAILABLE"),
+        (0, 6),
+        0.0,
+        0.0,
+    );
+    assert_indicator(
+        indicator(ba_dinh, "SO_HOA_GIAY_TO_GIAI_QUYET"),
+        (0, 6),
+        0.0,
+        0.0,
+    );
+    assert_close(indicator(ba_dinh, "ELECTRONIC_CERTIFIED_COPY").points, 2.0);
+    // No fee-bearing dossier: a zero denominator counts as 0 in the payment formula.
+    let paid = indicator(ba_dinh, "PAYMENT_DOSSIER_ONLINE");
+    assert!(paid.assessed);
+    assert_eq!((paid.numerator, paid.denominator), (0, 0));
+    assert_close(paid.points, 0.0);
+    let satisfied = indicator(ba_dinh, "DOSSIER_RECEIVING_SATISFACTION");
+    assert!(!satisfied.assessed);
+    assert!(satisfied.note.contains("rating"), "{}", satisfied.note);
+    assert!(indicator(ba_dinh, "DOSSIER_SYNC").note.contains("digest"));
+
+    // Groups: 0, 14.29, 6, 2 (fixed copy points), 0 and 0.
+    assert!(!group(ba_dinh, "1").assessed);
+    assert_close(Some(group(ba_dinh, "2").points), 14.285714285714286);
+    assert!(group(ba_dinh, "3").unconfirmed);
+    assert_close(Some(group(ba_dinh, "4").points), 2.0);
+    assert_eq!(
+        group(ba_dinh, "4").assessed_max_points,
+        6.0 + 4.0 + 2.0 + 2.0
+    );
+    assert!(!group(ba_dinh, "5").assessed);
+    assert!(group(ba_dinh, "6").assessed);
+    assert_eq!(group(ba_dinh, "6").assessed_max_points, 6.0);
+    assert!(
+        group(ba_dinh, "6")
+            .formula
+            .starts_with("min(10, 6 × PAYMENT_DOSSIER_ONLINE")
+    );
+
+    // 14.285714… + 6 + 2 out of 20 + 6 + 14 + 6.
+    assert_close(Some(ba_dinh.points), 22.285714285714285);
+    assert_eq!(ba_dinh.max_points, 46.0);
+    assert_eq!(ba_dinh.band, "Yếu");
+    // Ngọc Hà totals 6.67 + 6 + 2 = 14.67, so Ba Đình ranks first of the two communes with data.
+    assert_eq!((ba_dinh.rank, ba_dinh.rank_of), (1, 2));
+}
+
+#[tokio::test]
+async fn ranks_among_peers() {
+    let (_dir, conn) = dataset().await;
+
+    // Hà Nội alone is still ranked among all provinces: 21.85 against Hồ Chí Minh City's 2.
+    let hanoi = &full_scores(&conn, Some("01"), "2026-10", false).units[0];
+    assert_close(Some(hanoi.points), 13.846153846153847 + 6.0 + 2.0);
+    assert_eq!((hanoi.rank, hanoi.rank_of), (1, 2));
+
+    let country = full_scores(&conn, None, "2026-10", true);
+    assert_eq!((country.units[0].rank, country.units[0].rank_of), (0, 0));
+    assert_eq!(country.units[0].band, "Yếu");
+    let hcmc = find(&country.units, "79");
+    assert_close(Some(hcmc.points), 2.0);
+    assert_eq!((hcmc.rank, hcmc.rank_of), (2, 2));
+    // Đà Nẵng has no dossiers: no rank and no band, although the fixed 2 points are there.
+    let da_nang = find(&country.units, "48");
+    assert_eq!((da_nang.rank, da_nang.rank_of), (0, 2));
+    assert_eq!(da_nang.band, "");
+    assert_close(Some(da_nang.points), 2.0);
+
+    let with_communes = full_scores(&conn, Some("01"), "2026-10", true);
+    assert_eq!(with_communes.units[0], *hanoi);
+    let ngoc_ha = find(&with_communes.units, "00008");
+    assert_eq!((ngoc_ha.rank, ngoc_ha.rank_of), (2, 2));
+    let alone = &full_scores(&conn, Some("00008"), "2026-10", false).units[0];
+    assert_eq!(alone, ngoc_ha);
+    assert_eq!(find(&with_communes.units, "00025").rank, 0);
+}
+
+#[tokio::test]
+async fn quarter_half_and_year() {
+    let (_dir, conn) = dataset().await;
+
+    // The fourth quarter as of 15 November runs from 1 October to 15 November. Judged at
+    // 15 November, A3 (finished after its due day), A5 (due 20 Oct) and A6 (due 5 Nov) are late:
+    // on time A0, A1, A2, A4 = 4/7. Received from 1 October: A1..A6, online A1, A3, A5, A6.
+    let quarter = scores(&conn, Some("00004"), "2026-Q4", false);
+    assert_eq!(quarter.period, "2026-Q4");
+    let ba_dinh = &quarter.units[0];
+    assert_indicator(&ba_dinh.indicators[0], (4, 7), 4.0 / 7.0, 20.0 * 4.0 / 7.0);
+    assert_indicator(&ba_dinh.indicators[1], (4, 6), 4.0 / 6.0, 6.0);
+
+    // The year and the second half also take in A0 (23:30 on 30 September, online).
+    for period in ["2026", "2026-H2"] {
+        let response = scores(&conn, Some("00004"), period, false);
+        assert_eq!(response.period, period);
+        let ba_dinh = &response.units[0];
+        assert_indicator(&ba_dinh.indicators[0], (4, 7), 4.0 / 7.0, 20.0 * 4.0 / 7.0);
+        assert_indicator(&ba_dinh.indicators[1], (5, 7), 5.0 / 7.0, 6.0);
+    }
+
+    // The third quarter holds only A0: A6 (00:30 on 1 October Vietnam time) is not in it.
+    let third = scores(&conn, Some("00004"), "2026-Q3", false);
+    assert_indicator(&third.units[0].indicators[0], (1, 1), 1.0, 20.0);
+    assert_indicator(&third.units[0].indicators[1], (1, 1), 1.0, 6.0);
+
+    // The first half has no dossier of Ba Đình.
+    assert_not_assessed(&scores(&conn, Some("00004"), "2026-H1", false).units[0]);
+
+    let error = compute(
+        &conn,
+        UnitCatalogue::official(),
+        &core(),
+        &query(Some("01"), "2027", false),
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("request 2026"), "{error}");
 }
