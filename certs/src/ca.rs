@@ -111,6 +111,11 @@ impl Ca {
         &self.common_name
     }
 
+    /// Returns the rcgen issuer that signs leaves and revocation lists.
+    pub(crate) fn issuer(&self) -> &Issuer<'static, KeyPair> {
+        &self.issuer
+    }
+
     /// Issues a leaf certificate for `request` with a fresh ECDSA P-256 key.
     ///
     /// The serial is rcgen's default: the first 20 bytes of a SHA-256 over the new public key,

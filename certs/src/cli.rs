@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 use crate::commands::{self, InitOptions};
+use crate::revocation::{self, DEFAULT_CRL_DAYS};
 use crate::{
-    CertError, DEFAULT_AGENT_DAYS, DEFAULT_HUB_DAYS, DEFAULT_HUB_HOSTS, DEFAULT_OPERATOR_DAYS,
+    Ca, CertError, DEFAULT_AGENT_DAYS, DEFAULT_HUB_DAYS, DEFAULT_HUB_HOSTS, DEFAULT_OPERATOR_DAYS,
 };
 
 /// Makes the CA and the hub, agent and operator certificates of chiso (ECDSA P-256).
@@ -82,6 +83,44 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Issues a new certificate and key for the identity (or hub hosts) of an existing
+    /// certificate and writes them over it and its .key file.
+    Renew {
+        /// Directory containing ca.crt and ca.key.
+        #[arg(long)]
+        ca_dir: PathBuf,
+        /// PEM certificate to renew; its key is the .key file beside it.
+        #[arg(long)]
+        cert: PathBuf,
+        /// Validity in days, 1 to 3650 [default: 90 for agents and operators, 365 for the hub].
+        #[arg(long)]
+        days: Option<u32>,
+    },
+    /// Revokes a certificate: adds its serial to CA_DIR/revoked.txt and signs a new
+    /// CA_DIR/ca.crl. A running hub rejects the certificate from its next connection on.
+    Revoke {
+        /// Directory containing ca.crt and ca.key.
+        #[arg(long)]
+        ca_dir: PathBuf,
+        /// PEM certificate to revoke.
+        #[arg(long, required_unless_present = "serial", conflicts_with = "serial")]
+        cert: Option<PathBuf>,
+        /// Serial number to revoke, in hex as `show` prints it.
+        #[arg(long)]
+        serial: Option<String>,
+        /// Days until the new CRL's nextUpdate, 1 to 3650.
+        #[arg(long, default_value_t = DEFAULT_CRL_DAYS)]
+        crl_days: u32,
+    },
+    /// Signs a new CA_DIR/ca.crl from CA_DIR/revoked.txt, for example before its nextUpdate.
+    Crl {
+        /// Directory containing ca.crt and ca.key.
+        #[arg(long)]
+        ca_dir: PathBuf,
+        /// Days until the new CRL's nextUpdate, 1 to 3650.
+        #[arg(long, default_value_t = DEFAULT_CRL_DAYS)]
+        crl_days: u32,
+    },
     /// Prints the identity, serial, validity and days left of a certificate.
     Show {
         /// PEM certificate file.
@@ -106,13 +145,19 @@ impl Command {
             Command::IssueAgent { .. } => "issue-agent",
             Command::IssueHub { .. } => "issue-hub",
             Command::IssueOperator { .. } => "issue-operator",
+            Command::Renew { .. } => "renew",
+            Command::Revoke { .. } => "revoke",
+            Command::Crl { .. } => "crl",
             Command::Show { .. } => "show",
         }
     }
 
-    /// Runs the command; `now` (Unix seconds) is the moment `show` counts days left from.
+    /// Runs the command; `now` (Unix seconds) is the moment `show` counts days left from and the
+    /// issue time of a CRL.
     pub fn run(self, now: i64) -> Result<Output, CertError> {
         let pair = |(cert, key)| Output::Written(vec![cert, key]);
+        let now_time = time::OffsetDateTime::from_unix_timestamp(now)
+            .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
         match self {
             Command::Init {
                 dir,
@@ -157,6 +202,36 @@ impl Command {
             } => {
                 let out = out.unwrap_or_else(|| ca_dir.clone());
                 commands::issue_operator(&ca_dir, &name, days, &out).map(pair)
+            }
+            Command::Renew { ca_dir, cert, days } => {
+                let renewal = crate::renew(&ca_dir, &cert, days)?;
+                Ok(Output::Text(renewal.describe(&ca_dir)))
+            }
+            Command::Revoke {
+                ca_dir,
+                cert,
+                serial,
+                crl_days,
+            } => {
+                let written = match (cert, serial) {
+                    (Some(cert), _) => commands::revoke_cert(&ca_dir, &cert, now_time, crl_days)?,
+                    (None, Some(serial)) => {
+                        let label = "serial given on the command line";
+                        revocation::revoke(&ca_dir, &serial, label, now_time, crl_days)?
+                    }
+                    (None, None) => {
+                        return Err(CertError::InvalidSerial {
+                            serial: String::new(),
+                            reason: "neither --cert nor --serial was given",
+                        });
+                    }
+                };
+                Ok(pair(written))
+            }
+            Command::Crl { ca_dir, crl_days } => {
+                let ca = Ca::load_dir(&ca_dir)?;
+                let crl = revocation::write_crl(&ca, &ca_dir, now_time, crl_days)?;
+                Ok(Output::Written(vec![crl]))
             }
             Command::Show { file } => commands::show(&file, now).map(Output::Text),
         }
@@ -216,7 +291,7 @@ mod tests {
         let Output::Written(paths) = init.unwrap().command.run(0).unwrap() else {
             panic!("init printed text instead of writing files");
         };
-        assert_eq!(paths.len(), 6);
+        assert_eq!(paths.len(), 8);
 
         let file = temp.path().join("agent-01.crt");
         let show = Cli::try_parse_from(["chiso-certs", "show", file.to_str().unwrap()]);
@@ -224,5 +299,53 @@ mod tests {
             panic!("show wrote files instead of printing");
         };
         assert!(text.contains("spiffe://chiso/agent/01"), "{text}");
+    }
+
+    #[test]
+    fn revoke_needs_cert_or_serial() {
+        let missing = Cli::try_parse_from(["chiso-certs", "revoke", "--ca-dir", "d"]);
+        assert!(missing.is_err());
+        let both = Cli::try_parse_from([
+            "chiso-certs",
+            "revoke",
+            "--ca-dir",
+            "d",
+            "--cert",
+            "a.crt",
+            "--serial",
+            "0a",
+        ]);
+        assert!(both.is_err());
+    }
+
+    #[test]
+    fn renew_then_revoke_through_cli() {
+        let temp = tempfile::tempdir().unwrap();
+        let dir = temp.path().to_str().unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let init = Cli::try_parse_from(["chiso-certs", "init", "--dir", dir, "--province", "79"]);
+        init.unwrap().command.run(now).unwrap();
+        let cert = temp.path().join("agent-79.crt");
+        let cert_arg = cert.to_str().unwrap();
+
+        let renew =
+            Cli::try_parse_from(["chiso-certs", "renew", "--ca-dir", dir, "--cert", cert_arg]);
+        let Output::Text(text) = renew.unwrap().command.run(now).unwrap() else {
+            panic!("renew wrote no description");
+        };
+        assert!(text.contains("chiso-certs revoke"), "{text}");
+
+        let revoke =
+            Cli::try_parse_from(["chiso-certs", "revoke", "--ca-dir", dir, "--cert", cert_arg]);
+        let Output::Written(paths) = revoke.unwrap().command.run(now).unwrap() else {
+            panic!("revoke printed text instead of writing files");
+        };
+        assert_eq!(
+            paths,
+            [temp.path().join("revoked.txt"), temp.path().join("ca.crl")]
+        );
+        let listed = revocation::read_revoked_serials(&paths[0]).unwrap();
+        let renewed = crate::read_identity(&std::fs::read_to_string(&cert).unwrap()).unwrap();
+        assert_eq!(listed, [renewed.serial_hex]);
     }
 }

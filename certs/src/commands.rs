@@ -2,12 +2,15 @@
 //!
 //! `init` checks every input and makes every certificate in memory before it writes a file, so
 //! an invalid province or operator name leaves the directory untouched. It never replaces an
-//! existing CA key.
+//! existing CA key. It also writes an empty revoked-serials list and a CRL, so that a hub can be
+//! configured with both from the start.
 
 use std::path::{Path, PathBuf};
 
 use crate::files::{CA_CERT_FILE, CA_KEY_FILE, read_text};
+use crate::revocation::{self, DEFAULT_CRL_DAYS};
 use crate::{Ca, CertError, CertifiedKey, read_identity, write_ca, write_pem_pair};
+use time::OffsetDateTime;
 
 /// Common name of the CA that `init` generates.
 pub const INIT_CA_NAME: &str = "chiso development CA";
@@ -77,6 +80,9 @@ pub fn init(options: &InitOptions) -> Result<Vec<PathBuf>, CertError> {
         let (cert, key) = write_pem_pair(&options.dir, stem, pair)?;
         written.extend([cert, key]);
     }
+    let now = OffsetDateTime::now_utc();
+    let (list, crl) = revocation::init_revocation(&ca, &options.dir, now, DEFAULT_CRL_DAYS)?;
+    written.extend([list, crl]);
     Ok(written)
 }
 
@@ -111,6 +117,21 @@ pub fn issue_operator(
 ) -> Result<(PathBuf, PathBuf), CertError> {
     let pair = Ca::load_dir(ca_dir)?.issue_operator(name, days)?;
     write_pem_pair(out, &operator_stem(name), &pair)
+}
+
+/// Revokes the certificate in `cert_path` with the CA in `ca_dir`: see [`revocation::revoke`].
+pub fn revoke_cert(
+    ca_dir: &Path,
+    cert_path: &Path,
+    now: OffsetDateTime,
+    crl_days: u32,
+) -> Result<(PathBuf, PathBuf), CertError> {
+    let info = read_identity(&read_text(cert_path)?)?;
+    let label = match &info.identity {
+        Some(identity) => identity.uri(),
+        None => format!("{:?}", info.common_name),
+    };
+    revocation::revoke(ca_dir, &info.serial_hex, &label, now, crl_days)
 }
 
 /// Describes the certificate in `path` as of `now` (Unix seconds).
@@ -159,7 +180,7 @@ mod tests {
         let temp = tempfile::tempdir().unwrap();
         let written = init(&options(temp.path(), &["79", "01", "79"], &["ops"])).unwrap();
 
-        assert_eq!(written.len(), 10);
+        assert_eq!(written.len(), 12);
         assert_eq!(
             file_names(temp.path()),
             [
@@ -167,12 +188,14 @@ mod tests {
                 "agent-01.key",
                 "agent-79.crt",
                 "agent-79.key",
+                "ca.crl",
                 "ca.crt",
                 "ca.key",
                 "hub.crt",
                 "hub.key",
                 "operator-ops.crt",
                 "operator-ops.key",
+                "revoked.txt",
             ]
         );
         let key_mode = std::fs::metadata(temp.path().join("agent-79.key"))
@@ -230,5 +253,21 @@ mod tests {
             text.contains("valid, 29 days left") || text.contains("valid, 30 days left"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn revoke_cert_lists_its_serial() {
+        let temp = tempfile::tempdir().unwrap();
+        init(&options(temp.path(), &["01"], &[])).unwrap();
+        let cert = temp.path().join("agent-01.crt");
+        let serial = read_identity(&read_text(&cert).unwrap())
+            .unwrap()
+            .serial_hex;
+
+        let (list, _) = revoke_cert(temp.path(), &cert, OffsetDateTime::now_utc(), 30).unwrap();
+
+        assert_eq!(revocation::read_revoked_serials(&list).unwrap(), [serial]);
+        let text = read_text(&list).unwrap();
+        assert!(text.contains("spiffe://chiso/agent/01"), "{text}");
     }
 }

@@ -106,6 +106,44 @@ pub enum CertError {
         /// Path of the existing key.
         path: PathBuf,
     },
+    /// A serial number is not hexadecimal or is longer than X.509 allows.
+    #[error(
+        "serial number {serial:?} is invalid: {reason}; give it in hex as `chiso-certs show` prints it"
+    )]
+    InvalidSerial {
+        /// The rejected value.
+        serial: String,
+        /// Why it is invalid.
+        reason: &'static str,
+    },
+    /// The existing revocation list (CRL) could not be read back.
+    #[error(
+        "cannot read the existing CRL {}: {reason}; move it aside and run `chiso-certs crl` to write a new one from the serial list",
+        path.display()
+    )]
+    InvalidCrl {
+        /// The CRL file.
+        path: PathBuf,
+        /// Description of the parse failure.
+        reason: String,
+    },
+    /// rcgen failed to sign a revocation list.
+    #[error("failed to sign the CRL with CA {common_name:?}: {source}")]
+    SignCrl {
+        /// Common name of the CA.
+        common_name: String,
+        /// The rcgen error.
+        source: rcgen::Error,
+    },
+    /// A certificate to renew has neither a chiso identity nor the serverAuth usage of a hub.
+    #[error(
+        "certificate {} has no spiffe://chiso/ identity and is not a hub certificate (serverAuth); issue a new one with the issue-* commands",
+        path.display()
+    )]
+    NotRenewable {
+        /// The certificate file.
+        path: PathBuf,
+    },
     /// A file could not be read or written.
     #[error("{action} {}: {source}", path.display())]
     Io {

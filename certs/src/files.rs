@@ -64,6 +64,16 @@ pub fn write_ca(dir: &Path, ca: &Ca) -> Result<(), CertError> {
     rename(&cert_temp, &cert_path)
 }
 
+/// Replaces `path` with `contents` (mode 0644) through a temporary file and a rename, so a
+/// reader sees either the old or the new file, never a partial one. Creates the parent directory.
+pub fn write_public_file(path: &Path, contents: &str) -> Result<(), CertError> {
+    if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        create_dir(dir)?;
+    }
+    let temp = write_temp(path, contents, CERT_MODE)?;
+    rename(&temp, path)
+}
+
 /// Reads a whole text file.
 pub fn read_text(path: &Path) -> Result<String, CertError> {
     fs::read_to_string(path).map_err(|source| io_error("failed to read", path, source))

@@ -64,13 +64,27 @@ impl CertInfo {
 pub fn read_identity(cert_pem: &str) -> Result<CertInfo, CertError> {
     let pem = first_certificate_pem(cert_pem)?;
     let cert = parse_certificate_pem(&pem)?;
+    info_of(&cert)
+}
+
+/// Reads the identity, serial, validity and common name of a DER certificate, such as one a
+/// TLS peer presented.
+pub fn read_identity_der(der: &[u8]) -> Result<CertInfo, CertError> {
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(der).map_err(|err| CertError::InvalidCertificate {
+            reason: format!("malformed X.509 DER: {err}"),
+        })?;
+    info_of(&cert)
+}
+
+fn info_of(cert: &X509Certificate<'_>) -> Result<CertInfo, CertError> {
     let validity = cert.validity();
     Ok(CertInfo {
-        identity: identity_of(&cert)?,
+        identity: identity_of(cert)?,
         serial_hex: serial_hex(cert.raw_serial()),
         not_before: validity.not_before.timestamp(),
         not_after: validity.not_after.timestamp(),
-        common_name: common_name_of(&cert),
+        common_name: common_name_of(cert),
     })
 }
 

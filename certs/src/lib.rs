@@ -5,7 +5,10 @@
 //! - [`leaf`]: what a leaf certificate contains ([`LeafRequest`]) and the checks on its inputs.
 //! - [`files`]: writing PEM files, with private keys at mode 0600 from the moment they exist.
 //! - [`inspect`]: reading a certificate's identity, serial and validity back ([`read_identity`]).
-//! - [`commands`]: the `init`, `issue-*` and `show` commands of the `chiso-certs` binary.
+//! - [`renew`]: a new certificate and key for the identity of an existing certificate.
+//! - [`revocation`]: the revoked-serials list and the CRL signed from it, which the hub reads.
+//! - [`commands`]: the `init`, `issue-*`, `renew`, `revoke`, `crl` and `show` commands of the
+//!   `chiso-certs` binary.
 //! - [`cli`]: that binary's command-line arguments.
 //!
 //! Every key is ECDSA P-256. Agent and operator certificates carry their identity as a URI SAN
@@ -20,12 +23,16 @@ pub mod error;
 pub mod files;
 pub mod inspect;
 pub mod leaf;
+pub mod renew;
+pub mod revocation;
 
 pub use ca::Ca;
 pub use error::CertError;
 pub use files::{write_ca, write_pem_pair};
-pub use inspect::{CertInfo, read_identity};
+pub use inspect::{CertInfo, read_identity, read_identity_der};
 pub use leaf::LeafRequest;
+pub use renew::{Renewal, renew};
+pub use revocation::{normalize_serial, read_revoked_serials, revoke};
 
 /// Default validity of an agent certificate, in days.
 pub const DEFAULT_AGENT_DAYS: u32 = 90;

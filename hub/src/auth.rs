@@ -1,8 +1,11 @@
 //! The peer identity of a request, read from the client certificate that TLS verified.
 //!
-//! The TLS layer has already checked the chain against the configured client CA; this module
-//! only reads the leaf's URI SAN and turns it into an [`Identity`]. A request without a
-//! certificate, or whose certificate carries no `spiffe://chiso/...` URI, is unauthenticated.
+//! The TLS layer (`tls::verifier`) has already checked the chain against the client CA, the
+//! validity period, revocation, and that the leaf carries exactly one `spiffe://chiso/` URI.
+//! This module reads that leaf again from the connection's [`PeerInfo`] and decides what the
+//! identity may do: agents push for their own province, operators call the operator service. A
+//! request without a certificate, or whose certificate carries no chiso identity, is
+//! unauthenticated.
 
 use chiso_proto::identity::Identity;
 use chiso_proto::units::UnitCatalogue;
@@ -10,15 +13,57 @@ use tonic::{Request, Status};
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use crate::tls::{PeerInfo, certificate_serial};
+
+/// The verified client certificate of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCertificate {
+    /// The chiso identity in the URI SAN.
+    pub identity: Identity,
+    /// Serial number, lowercase hex without leading zero bytes.
+    pub serial: String,
+    /// End of validity, Unix seconds.
+    pub not_after: i64,
+}
+
+/// Reads the leaf client certificate of a request: from the hub's own TLS acceptor when the
+/// request came through it, else from tonic's built-in TLS.
+pub fn peer_certificate<T>(request: &Request<T>) -> Result<PeerCertificate, Status> {
+    let missing = || Status::unauthenticated("a client certificate is required");
+    if let Some(info) = request.extensions().get::<PeerInfo>() {
+        let leaf = info.certificates.first().ok_or_else(missing)?;
+        return certificate_from_der(leaf.as_ref());
+    }
+    let certs = request.peer_certs().ok_or_else(missing)?;
+    let leaf = certs.first().ok_or_else(missing)?;
+    certificate_from_der(leaf.as_ref())
+}
+
 /// Reads the identity from the leaf client certificate of a request.
 pub fn peer_identity<T>(request: &Request<T>) -> Result<Identity, Status> {
-    let certs = request
-        .peer_certs()
-        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-    let leaf = certs
-        .first()
-        .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-    identity_from_der(leaf.as_ref())
+    Ok(peer_certificate(request)?.identity)
+}
+
+/// Returns the client's address, or "unknown".
+pub fn peer_address<T>(request: &Request<T>) -> String {
+    let address = request
+        .extensions()
+        .get::<PeerInfo>()
+        .map(|info| info.remote_addr)
+        .or_else(|| request.remote_addr());
+    address.map_or_else(|| "unknown".to_string(), |address| address.to_string())
+}
+
+/// Reads the identity, serial and end of validity of a DER certificate.
+pub fn certificate_from_der(der: &[u8]) -> Result<PeerCertificate, Status> {
+    let identity = identity_from_der(der)?;
+    let (_, cert) = X509Certificate::from_der(der)
+        .map_err(|_| Status::unauthenticated("the client certificate cannot be parsed"))?;
+    Ok(PeerCertificate {
+        identity,
+        serial: certificate_serial(der).unwrap_or_default(),
+        not_after: cert.validity().not_after.timestamp(),
+    })
 }
 
 /// Reads the identity from a DER certificate's URI subject alternative names.
@@ -69,4 +114,45 @@ pub fn agent_locality(identity: &Identity, catalogue: &UnitCatalogue) -> Result<
         )));
     }
     Ok(code.clone())
+}
+
+/// Returns the operator name of an operator identity, and refuses every other identity.
+pub fn operator_name(identity: &Identity) -> Result<String, Status> {
+    match identity {
+        Identity::Operator(name) => Ok(name.clone()),
+        other => Err(Status::permission_denied(format!(
+            "{other} is not an operator identity; the operator service needs a certificate with spiffe://chiso/operator/<name>"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_operators_pass_operator_check() {
+        let operator = Identity::Operator("ops".into());
+        assert_eq!(operator_name(&operator).unwrap(), "ops");
+        let agent = operator_name(&Identity::Agent("01".into())).unwrap_err();
+        assert_eq!(agent.code(), tonic::Code::PermissionDenied);
+    }
+
+    #[test]
+    fn agent_locality_must_be_province() {
+        let catalogue = UnitCatalogue::official();
+        let province = agent_locality(&Identity::Agent("79".into()), catalogue);
+        assert_eq!(province.unwrap(), "79");
+        let commune = agent_locality(&Identity::Agent("00004".into()), catalogue).unwrap_err();
+        assert_eq!(commune.code(), tonic::Code::PermissionDenied);
+        let operator = agent_locality(&Identity::Operator("ops".into()), catalogue).unwrap_err();
+        assert_eq!(operator.code(), tonic::Code::PermissionDenied);
+    }
+
+    #[test]
+    fn request_without_certificate_is_unauthenticated() {
+        let request = Request::new(());
+        let status = peer_identity(&request).unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    }
 }

@@ -5,13 +5,16 @@
 //! `NgayHenTra`, ...), because that is what the people correcting a source system read.
 
 use crate::units::UnitCatalogue;
-use crate::v1::{Channel, Dossier, DossierStatus, RejectCode, Rejection};
+use crate::v1::{ApplicantType, Channel, Dossier, DossierStatus, RejectCode, Rejection};
 use crate::vntime::vietnam_day;
 
 /// Longest accepted dossier code, in bytes.
 pub const MAX_CODE_LEN: usize = 100;
 /// Longest accepted procedure or field code, in bytes.
 pub const MAX_CATALOGUE_CODE_LEN: usize = 50;
+/// Longest accepted unit code, in bytes. Catalogue codes have 2 or 5 digits, so a longer code is
+/// rejected before it is looked up or echoed in a message.
+pub const MAX_UNIT_CODE_LEN: usize = 16;
 /// Earliest accepted received time: 2000-01-01T00:00:00+07:00.
 pub const MIN_RECEIVED_AT: i64 = 946_659_600;
 /// Latest accepted instant of any date: 2100-01-01T00:00:00+07:00.
@@ -37,11 +40,12 @@ impl Invalid {
         }
     }
 
-    /// Converts into the wire form, for the record with this sequence number and key.
+    /// Converts into the wire form, for the record with this sequence number and key. The key
+    /// is cut by [`rejection_key`].
     pub fn into_rejection(self, seq: u64, key: &str) -> Rejection {
         Rejection {
             seq,
-            key: key.to_string(),
+            key: rejection_key(key),
             code: self.code as i32,
             field: self.field.to_string(),
             message: self.message,
@@ -55,12 +59,32 @@ impl std::fmt::Display for Invalid {
     }
 }
 
+/// Returns a record key fit to store with a rejection: at most [`MAX_CODE_LEN`] bytes, cut at a
+/// character boundary, so that an oversized `MaHoSo` cannot bloat the rejections it causes.
+pub fn rejection_key(key: &str) -> String {
+    let mut end = key.len().min(MAX_CODE_LEN);
+    while !key.is_char_boundary(end) {
+        end -= 1;
+    }
+    key[..end].to_string()
+}
+
 /// Checks that a unit exists and lies within the locality (the province itself or its communes).
 pub fn check_unit(
     catalogue: &UnitCatalogue,
     unit_code: &str,
     locality: &str,
 ) -> Result<(), Invalid> {
+    if unit_code.len() > MAX_UNIT_CODE_LEN {
+        return Err(Invalid::new(
+            RejectCode::TooLong,
+            "MaDonVi",
+            format!(
+                "MaDonVi is {} bytes long; the maximum is {MAX_UNIT_CODE_LEN}, and catalogue codes have 2 or 5 digits",
+                unit_code.len()
+            ),
+        ));
+    }
     let Some(unit) = catalogue.get(unit_code) else {
         return Err(Invalid::new(
             RejectCode::UnknownUnit,
@@ -124,7 +148,39 @@ pub fn check_dossier(dossier: &Dossier) -> Result<(), Invalid> {
         ));
     }
 
+    if ApplicantType::try_from(dossier.applicant_type).is_err() {
+        return Err(Invalid::new(
+            RejectCode::InvalidValue,
+            "LoaiDoiTuong",
+            format!(
+                "applicant type {} is not 0 (not given) or 1 to 4",
+                dossier.applicant_type
+            ),
+        ));
+    }
+
     check_dates(dossier, status)
+}
+
+/// Checks that a newer version of a stored dossier does not move it out of a final status (9
+/// processed, 10 returned) to an earlier one. The hub calls it with the stored status before it
+/// replaces a dossier; an agent cannot, because it does not keep the statuses it sent.
+pub fn check_status_change(stored_status: i32, dossier: &Dossier) -> Result<(), Invalid> {
+    let final_statuses = [
+        DossierStatus::Processed as i32,
+        DossierStatus::Returned as i32,
+    ];
+    if final_statuses.contains(&stored_status) && dossier.status < stored_status {
+        return Err(Invalid::new(
+            RejectCode::StatusRegression,
+            "TrangThaiHoSo",
+            format!(
+                "status {} would replace the final status {stored_status} stored for this dossier; a processed or returned dossier cannot return to an earlier status, so correct the source record",
+                dossier.status
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn check_dates(dossier: &Dossier, status: DossierStatus) -> Result<(), Invalid> {
@@ -165,6 +221,20 @@ fn check_dates(dossier: &Dossier, status: DossierStatus) -> Result<(), Invalid> 
                 ),
             ));
         }
+    }
+
+    if let (Some(finished), Some(returned)) = (dossier.finished_at, dossier.returned_at)
+        && vietnam_day(returned) < vietnam_day(finished)
+    {
+        return Err(Invalid::new(
+            RejectCode::DateOrder,
+            "NgayTra",
+            format!(
+                "return date {} is before the processing finish date {}; correct the dates in the source",
+                vietnam_day(returned),
+                vietnam_day(finished)
+            ),
+        ));
     }
 
     let finished_status = matches!(status, DossierStatus::Processed | DossierStatus::Returned);
@@ -288,6 +358,33 @@ mod tests {
                 RejectCode::MissingField,
                 Box::new(|d| d.finished_at = None),
             ),
+            (
+                "MaLinhVuc",
+                RejectCode::TooLong,
+                Box::new(|d| d.field_code = "G".repeat(51)),
+            ),
+            (
+                "MaTTHC",
+                RejectCode::InvalidValue,
+                Box::new(|d| d.procedure_code = "1.00\u{0}1612".into()),
+            ),
+            (
+                "LoaiDoiTuong",
+                RejectCode::InvalidValue,
+                Box::new(|d| d.applicant_type = 5),
+            ),
+            (
+                "NgayTra",
+                RejectCode::DateOrder,
+                Box::new(|d| {
+                    d.returned_at = Some(parse_portal_datetime("20261002090000").unwrap())
+                }),
+            ),
+            (
+                "NgayKetThucXuLy",
+                RejectCode::InvalidDate,
+                Box::new(|d| d.finished_at = Some(MAX_INSTANT)),
+            ),
         ];
         for (field, code, mutate) in cases {
             let mut dossier = valid_dossier();
@@ -306,5 +403,50 @@ mod tests {
         assert_eq!(foreign.code, RejectCode::UnitNotAllowed);
         let unknown = check_unit(catalogue, "99999", "01").unwrap_err();
         assert_eq!(unknown.code, RejectCode::UnknownUnit);
+    }
+
+    #[test]
+    fn overlong_unit_code_is_not_echoed() {
+        let catalogue = UnitCatalogue::official();
+        let long = "7".repeat(5_000);
+        let invalid = check_unit(catalogue, &long, "79").unwrap_err();
+        assert_eq!(invalid.code, RejectCode::TooLong);
+        assert!(invalid.message.len() < 200, "{}", invalid.message);
+    }
+
+    #[test]
+    fn rejection_key_is_cut_at_char_boundary() {
+        let key = "ư".repeat(80);
+        let cut = rejection_key(&key);
+        assert!(cut.len() <= MAX_CODE_LEN);
+        assert_eq!(cut, "ư".repeat(50));
+        assert_eq!(rejection_key("HN-1"), "HN-1");
+    }
+
+    #[test]
+    fn final_status_cannot_regress() {
+        let mut newer = valid_dossier();
+        newer.status = DossierStatus::Processing as i32;
+        let invalid = check_status_change(DossierStatus::Returned as i32, &newer).unwrap_err();
+        assert_eq!(invalid.code, RejectCode::StatusRegression);
+        assert_eq!(invalid.field, "TrangThaiHoSo");
+
+        newer.status = DossierStatus::Processed as i32;
+        let back_to_processed = check_status_change(DossierStatus::Returned as i32, &newer);
+        assert_eq!(
+            back_to_processed.unwrap_err().code,
+            RejectCode::StatusRegression
+        );
+
+        newer.status = DossierStatus::Returned as i32;
+        assert_eq!(
+            check_status_change(DossierStatus::Processed as i32, &newer),
+            Ok(())
+        );
+        newer.status = DossierStatus::Received as i32;
+        assert_eq!(
+            check_status_change(DossierStatus::Processing as i32, &newer),
+            Ok(())
+        );
     }
 }
