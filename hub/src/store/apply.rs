@@ -5,13 +5,16 @@
 //! `chiso_proto::validate`: first that its unit lies within the locality, then the dossier's
 //! fields. A failing record becomes a stored rejection, and nothing of it reaches the dossiers
 //! table. A valid
-//! dossier replaces the stored one only when its version is higher. The watermark then rises
+//! dossier replaces the stored one only when its version is higher, and a stored final status
+//! (9 processed, 10 returned) never moves back to an earlier one. The watermark then rises
 //! to the batch's last sequence number, in the same transaction.
 
 use chiso_proto::units::UnitCatalogue;
 use chiso_proto::v1::record::Body;
 use chiso_proto::v1::{Ack, Batch, Dossier, RejectCode, Rejection};
-use chiso_proto::validate::{check_dossier, check_unit};
+use chiso_proto::validate::{
+    Invalid, check_dossier, check_status_change, check_unit, rejection_key,
+};
 use chiso_proto::vntime::{day_number, vietnam_day};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -30,9 +33,10 @@ INSERT INTO dossiers (
     source, code, version, unit_code, province_code, procedure_code, field_code, channel,
     status, received_at, due_at, finished_at, returned_at, received_day, due_day, finished_day,
     digitized, electronic_result, reused_data, paid_online, fee_bearing, applicant_type,
-    stored_at_ms)
+    stored_at_ms, received_by_hub_ms)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-    ?20, ?21, ?22, ?23)
+    ?20, ?21, ?22, ?23, ?23)
+-- received_by_hub_ms is the hub's clock at the first arrival, so a newer version leaves it.
 ON CONFLICT (source, code) DO UPDATE SET
     version = excluded.version,
     unit_code = excluded.unit_code,
@@ -156,12 +160,37 @@ fn apply_record(
         Ok(dossier) => dossier,
         Err(rejection) => return Ok(Applied::Rejected(rejection)),
     };
+    if let Err(invalid) = check_against_stored(conn, locality, dossier)? {
+        let rejection = invalid.into_rejection(record.seq, &dossier.code);
+        return Ok(Applied::Rejected(rejection));
+    }
     // check_unit accepted the unit, so its province is the locality itself.
     let changed = upsert_dossier(conn, locality, locality, dossier, now_ms)?;
     Ok(if changed {
         Applied::Stored
     } else {
         Applied::Unchanged
+    })
+}
+
+/// Checks a dossier that would replace a stored one (its version is higher) against the stored
+/// status: a final status (9 or 10) may not move back to an earlier one.
+fn check_against_stored(
+    conn: &Connection,
+    source: &str,
+    dossier: &Dossier,
+) -> Result<Result<(), Invalid>, StoreError> {
+    let stored: Option<(i64, i32)> = conn
+        .prepare_cached("SELECT version, status FROM dossiers WHERE source = ?1 AND code = ?2")?
+        .query_row(params![source, dossier.code], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    Ok(match stored {
+        Some((version, status)) if to_i64(dossier.version) > version => {
+            check_status_change(status, dossier)
+        }
+        _ => Ok(()),
     })
 }
 
@@ -186,7 +215,7 @@ fn checked_dossier<'a>(
 
     let rejection = |code: RejectCode, message: String| Rejection {
         seq,
-        key: dossier.code.clone(),
+        key: rejection_key(&dossier.code),
         code: code as i32,
         field: "version".to_string(),
         message,
@@ -281,20 +310,29 @@ pub(super) fn record_hello(
     agent_version: &str,
     clock_offset_ms: i64,
     oldest_pending_seq: u64,
+    cert_not_after: Option<i64>,
     now_ms: i64,
 ) -> Result<Welcome, StoreError> {
     let last_seq: i64 = conn
         .prepare_cached(
-            "INSERT INTO agents (locality, agent_version, last_hello_ms, clock_offset_ms)
-             VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO agents (locality, agent_version, last_hello_ms, clock_offset_ms,
+                                 cert_not_after)
+             VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (locality) DO UPDATE SET
                  agent_version = excluded.agent_version,
                  last_hello_ms = excluded.last_hello_ms,
-                 clock_offset_ms = excluded.clock_offset_ms
+                 clock_offset_ms = excluded.clock_offset_ms,
+                 cert_not_after = coalesce(excluded.cert_not_after, agents.cert_not_after)
              RETURNING last_seq",
         )?
         .query_row(
-            params![locality, agent_version, now_ms, clock_offset_ms],
+            params![
+                locality,
+                agent_version,
+                now_ms,
+                clock_offset_ms,
+                cert_not_after
+            ],
             |row| row.get(0),
         )?;
 

@@ -11,6 +11,9 @@
 //! while they read.
 
 mod apply;
+mod completeness;
+mod gaps;
+mod reconcile;
 mod schema;
 mod writer;
 
@@ -23,6 +26,10 @@ use chiso_proto::units::UnitCatalogue;
 use chiso_proto::v1::{Ack, Batch, Rejection};
 use tokio::sync::oneshot;
 
+pub use completeness::{
+    AgentClock, agent_clocks, attach_completeness, completeness, reported_counts,
+};
+pub use reconcile::MAX_GAP_KEYS;
 use writer::Job;
 
 /// Maximum number of rejections returned by one [`StoreHandle::hello`].
@@ -90,6 +97,19 @@ pub enum StoreError {
         /// The offending sequence number.
         seq: u64,
     },
+    /// A completeness digest breaks the protocol's rules; nothing of it was recorded.
+    #[error(
+        "digest {digest_id} from locality {locality} is invalid: {reason}. The agent must send real yyyymmdd days, list each unit-day once, and keep its window within {} days",
+        chiso_proto::digest::MAX_WINDOW_DAYS
+    )]
+    InvalidDigest {
+        /// The sending agent's locality.
+        locality: String,
+        /// The digest's id.
+        digest_id: u64,
+        /// What is wrong, with the value at fault.
+        reason: String,
+    },
     /// The writer thread has stopped, so the store accepts no more jobs.
     #[error("the store's writer thread has stopped; restart the hub")]
     Closed,
@@ -106,7 +126,7 @@ pub enum StoreError {
 pub struct CommitStats {
     /// Transactions committed (or attempted), each holding one or more jobs.
     pub commits: u64,
-    /// Jobs processed: batches and hellos.
+    /// Jobs processed: batches, hellos and digests.
     pub jobs: u64,
 }
 
@@ -192,12 +212,32 @@ impl StoreHandle {
         clock_offset_ms: i64,
         oldest_pending_seq: u64,
     ) -> impl Future<Output = Result<(u64, Vec<Rejection>), StoreError>> + Send + 'static {
+        self.hello_with_certificate(
+            locality,
+            agent_version,
+            clock_offset_ms,
+            oldest_pending_seq,
+            None,
+        )
+    }
+
+    /// Records a hello like [`StoreHandle::hello`], and also the end of validity (Unix seconds)
+    /// of the client certificate the agent presented, kept in `agents.cert_not_after`.
+    pub fn hello_with_certificate(
+        &self,
+        locality: &str,
+        agent_version: &str,
+        clock_offset_ms: i64,
+        oldest_pending_seq: u64,
+        cert_not_after: Option<i64>,
+    ) -> impl Future<Output = Result<(u64, Vec<Rejection>), StoreError>> + Send + 'static {
         let (reply, response) = oneshot::channel();
         let queued = self.inner.jobs.send(Job::Hello {
             locality: locality.to_string(),
             agent_version: agent_version.to_string(),
             clock_offset_ms,
             oldest_pending_seq,
+            cert_not_after,
             reply,
         });
         let queued = queued.is_ok();

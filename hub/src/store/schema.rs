@@ -1,8 +1,9 @@
 //! The store's SQLite schema, its version check and the connection settings.
 //!
-//! The schema version lives in `PRAGMA user_version`. A new, empty database gets the current
-//! schema in one transaction, and a database with the current version opens as it is. Any other
-//! version is rejected, because this build cannot know what a newer schema means.
+//! The schema version lives in `PRAGMA user_version`. A new, empty database gets version 1 and
+//! then every migration, all in one transaction. An older version gets the migrations above it in
+//! one transaction, and a database with the current version opens as it is. A newer version is
+//! rejected, because this build cannot know what it means.
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,12 +13,20 @@ use rusqlite::{Connection, OpenFlags};
 use super::StoreError;
 
 /// Schema version this build reads and writes.
-pub(super) const SCHEMA_VERSION: i64 = 1;
+pub(super) const SCHEMA_VERSION: i64 = 3;
+
+/// Migrations in order: each entry's SQL lifts the schema from the version before it to its own.
+const MIGRATIONS: &[(i64, &str)] = &[(2, super::reconcile::MIGRATION_TO_V2), (3, MIGRATION_TO_V3)];
+
+/// Version 3: the end of validity (Unix seconds) of the certificate each agent presented at its
+/// last Hello, so operators can see which certificates need renewing.
+const MIGRATION_TO_V3: &str = "ALTER TABLE agents ADD COLUMN cert_not_after INTEGER;";
 
 /// How long a connection waits for a lock held by another connection before it fails.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-const CREATE_SCHEMA: &str = "
+/// Version 1 of the schema.
+pub(super) const CREATE_SCHEMA: &str = "
 CREATE TABLE agents (
     locality        TEXT PRIMARY KEY,
     last_seq        INTEGER NOT NULL DEFAULT 0,
@@ -103,22 +112,35 @@ pub(super) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
 
 fn prepare_schema(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    match found {
-        SCHEMA_VERSION => Ok(()),
-        0 => {
-            // CREATE TABLE without IF NOT EXISTS fails on a database that already contains
-            // tables of the same names, so a foreign file is never adopted silently.
-            let tx = conn.transaction()?;
-            tx.execute_batch(CREATE_SCHEMA)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            tx.commit()?;
-            tracing::info!(path = %path.display(), version = SCHEMA_VERSION, "store schema created");
-            Ok(())
-        }
-        other => Err(StoreError::SchemaVersion {
-            path: path.to_path_buf(),
-            found: other,
-            supported: SCHEMA_VERSION,
-        }),
+    if found == SCHEMA_VERSION {
+        return Ok(());
     }
+    if !(0..SCHEMA_VERSION).contains(&found) {
+        return Err(StoreError::SchemaVersion {
+            path: path.to_path_buf(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+
+    let tx = conn.transaction()?;
+    if found == 0 {
+        // CREATE TABLE without IF NOT EXISTS fails on a database that already contains
+        // tables of the same names, so a foreign file is never adopted silently.
+        tx.execute_batch(CREATE_SCHEMA)?;
+    }
+    for (version, migration) in MIGRATIONS {
+        if *version > found.max(1) {
+            tx.execute_batch(migration)?;
+        }
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    tracing::info!(
+        path = %path.display(),
+        from = found,
+        to = SCHEMA_VERSION,
+        "store schema created or migrated"
+    );
+    Ok(())
 }

@@ -312,7 +312,7 @@ async fn unknown_schema_version_rejected() {
             error,
             StoreError::SchemaVersion {
                 found: 99,
-                supported: 1,
+                supported: super::schema::SCHEMA_VERSION,
                 ..
             }
         ),

@@ -12,11 +12,11 @@ use std::sync::{Arc, mpsc};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use chiso_proto::units::UnitCatalogue;
-use chiso_proto::v1::{Ack, Batch, Rejection};
+use chiso_proto::v1::{Ack, Batch, DigestBatch, GapReport, Rejection};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
-use super::{Counters, StoreError, apply};
+use super::{Counters, StoreError, apply, reconcile};
 
 /// Most jobs committed in one transaction.
 const MAX_GROUP_JOBS: usize = 64;
@@ -36,7 +36,13 @@ pub(super) enum Job {
         agent_version: String,
         clock_offset_ms: i64,
         oldest_pending_seq: u64,
+        cert_not_after: Option<i64>,
         reply: oneshot::Sender<Result<Welcome, StoreError>>,
+    },
+    Reconcile {
+        locality: String,
+        digest: DigestBatch,
+        reply: oneshot::Sender<Result<GapReport, StoreError>>,
     },
 }
 
@@ -44,19 +50,22 @@ pub(super) enum Job {
 enum Outcome {
     Ack(Result<Ack, StoreError>),
     Welcome(Result<Welcome, StoreError>),
+    Gaps(Result<GapReport, StoreError>),
 }
 
 impl Job {
     fn locality(&self) -> &str {
         match self {
-            Job::Batch { locality, .. } | Job::Hello { locality, .. } => locality,
+            Job::Batch { locality, .. }
+            | Job::Hello { locality, .. }
+            | Job::Reconcile { locality, .. } => locality,
         }
     }
 
     fn record_count(&self) -> usize {
         match self {
             Job::Batch { batch, .. } => batch.records.len(),
-            Job::Hello { .. } => 0,
+            Job::Hello { .. } | Job::Reconcile { .. } => 0,
         }
     }
 
@@ -70,6 +79,7 @@ impl Job {
                 agent_version,
                 clock_offset_ms,
                 oldest_pending_seq,
+                cert_not_after,
                 ..
             } => Outcome::Welcome(apply::record_hello(
                 conn,
@@ -77,7 +87,13 @@ impl Job {
                 agent_version,
                 *clock_offset_ms,
                 *oldest_pending_seq,
+                *cert_not_after,
                 now_ms,
+            )),
+            Job::Reconcile {
+                locality, digest, ..
+            } => Outcome::Gaps(reconcile::reconcile(
+                conn, catalogue, locality, digest, now_ms,
             )),
         }
     }
@@ -91,6 +107,9 @@ impl Job {
             (Job::Hello { reply, .. }, Outcome::Welcome(result)) => {
                 let _ = reply.send(result);
             }
+            (Job::Reconcile { reply, .. }, Outcome::Gaps(result)) => {
+                let _ = reply.send(result);
+            }
             // Outcomes are built from their own job, so the kinds always match; dropping the
             // reply makes the caller see StoreError::Closed should that ever change.
             _ => {}
@@ -101,7 +120,9 @@ impl Job {
 impl Outcome {
     fn error(&self) -> Option<&StoreError> {
         match self {
-            Outcome::Ack(Err(error)) | Outcome::Welcome(Err(error)) => Some(error),
+            Outcome::Ack(Err(error)) | Outcome::Welcome(Err(error)) | Outcome::Gaps(Err(error)) => {
+                Some(error)
+            }
             _ => None,
         }
     }
@@ -114,6 +135,7 @@ impl Outcome {
         match job {
             Job::Batch { .. } => Outcome::Ack(Err(error)),
             Job::Hello { .. } => Outcome::Welcome(Err(error)),
+            Job::Reconcile { .. } => Outcome::Gaps(Err(error)),
         }
     }
 }
