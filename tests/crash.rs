@@ -115,6 +115,7 @@ async fn agent_killed_mid_push_counts_each_dossier_once() {
     let filing = scores.units[0]
         .indicators
         .iter()
+        .flat_map(|indicator| std::iter::once(indicator).chain(&indicator.parts))
         .find(|indicator| indicator.id == "ONLINE_FILING")
         .unwrap();
     assert_eq!(filing.denominator, DOSSIERS as u64);

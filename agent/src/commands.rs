@@ -4,17 +4,24 @@
 use anyhow::Context;
 use chiso_agent::config::Config;
 use chiso_agent::dvcqg::IntakeContext;
-use chiso_agent::outbox::Outbox;
-use chiso_agent::push::{self, PushSettings, SessionEnd};
-use chiso_agent::{intake, sample, scores};
+use chiso_agent::inbox::{self, InboxSettings};
+use chiso_agent::intake::IntakeSettings;
+use chiso_agent::outbox::{Outbox, OutboxLimits, ResendSelection};
+use chiso_agent::push::{self, PushSettings, SessionEnd, SharedOutbox};
+use chiso_agent::{http, intake, sample, scores};
 use chiso_proto::units::UnitCatalogue;
 use chiso_proto::vntime::{Month, parse_portal_datetime};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 /// Exit status of `ingest` when some records were rejected and the rest stored.
 const EXIT_SOME_REJECTED: u8 = 3;
+/// Exit status of `ingest` when the outbox was full and a file was refused whole.
+const EXIT_OUTBOX_FULL: u8 = 4;
 
 /// Options of `chiso-agent scores`.
 #[derive(clap::Args)]
@@ -60,32 +67,117 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// Opens the outbox with the configured limits. Callers load the configuration first, so an
+/// invalid one never touches the outbox.
 fn open_outbox(config: &Config) -> anyhow::Result<Outbox> {
-    Outbox::open(&config.outbox)
-        .with_context(|| format!("cannot open outbox {}", config.outbox.display()))
+    let mut outbox = Outbox::open(&config.outbox)
+        .with_context(|| format!("cannot open outbox {}", config.outbox.display()))?;
+    outbox.set_limits(OutboxLimits {
+        max_bytes: Some(config.limits.outbox_max_bytes),
+        max_records: config.limits.outbox_max_records,
+    });
+    Ok(outbox)
 }
 
-/// Runs the push loop until Ctrl-C, SIGTERM, or a drained outbox when asked.
+/// Runs the push loop and the configured intake until Ctrl-C, SIGTERM, or a drained outbox
+/// when asked. A damaged outbox stops the agent before anything runs.
 pub(crate) fn run(config_path: &Path, until_drained: bool) -> anyhow::Result<ExitCode> {
     let config = Config::load(config_path)?;
     let settings = PushSettings::from_config(&config, until_drained)?;
-    let outbox = Arc::new(Mutex::new(open_outbox(&config)?));
+    let outbox = open_outbox(&config)?;
+    outbox.check_integrity()?;
     chiso_agent::install_crypto_provider();
+    runtime()?.block_on(run_agent(config, settings, Arc::new(Mutex::new(outbox))))
+}
 
-    runtime()?.block_on(async move {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            wait_for_signal().await;
-            tracing::info!("shutdown requested");
-            let _ = stop.send(true);
-        });
-        tracing::info!(locality = %config.locality, hub = %config.hub_url, outbox = %config.outbox.display(), "agent starting");
-        let end = push::run(outbox, settings, stopped).await?;
-        tracing::info!(reason = ?end, "agent stopped");
-        Ok(match end {
-            SessionEnd::Drained | SessionEnd::Shutdown => ExitCode::SUCCESS,
-        })
+async fn run_agent(
+    config: Config,
+    settings: PushSettings,
+    outbox: SharedOutbox,
+) -> anyhow::Result<ExitCode> {
+    // Binding first makes a taken or forbidden address fail before anything else starts.
+    let listener = match config.intake.listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on intake.listen = {addr}"))?,
+        ),
+        None => None,
+    };
+    let (stop, stopped) = watch::channel(false);
+    let stop = Arc::new(stop);
+    let signal_stop = Arc::clone(&stop);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested");
+        let _ = signal_stop.send(true);
+    });
+    tracing::info!(locality = %config.locality, hub = %config.hub_url, outbox = %config.outbox.display(), "agent starting");
+
+    let mut intake_tasks = start_intake(&config, listener, &outbox, &stopped);
+    let push = push::run(outbox, settings, stopped);
+    let outcome = tokio::select! {
+        end = push => end.map_err(anyhow::Error::from),
+        Some(joined) = intake_tasks.join_next() => Err(intake_ended(joined)),
+    };
+    let _ = stop.send(true);
+    while let Some(joined) = intake_tasks.join_next().await {
+        if let Ok(Err(error)) = joined {
+            tracing::error!(%error, "intake stopped with an error");
+        }
+    }
+    let end = outcome?;
+    tracing::info!(reason = ?end, "agent stopped");
+    Ok(match end {
+        SessionEnd::Drained | SessionEnd::Shutdown => ExitCode::SUCCESS,
     })
+}
+
+/// Starts the HTTP intake and the inbox watcher when configured.
+fn start_intake(
+    config: &Config,
+    listener: Option<tokio::net::TcpListener>,
+    outbox: &SharedOutbox,
+    stopped: &watch::Receiver<bool>,
+) -> JoinSet<anyhow::Result<()>> {
+    let intake_settings = IntakeSettings {
+        locality: config.locality.clone(),
+        agency_map: config.agency_map.clone(),
+    };
+    let mut tasks = JoinSet::new();
+    if let Some(listener) = listener {
+        let serve = http::serve(
+            listener,
+            Arc::clone(outbox),
+            intake_settings.clone(),
+            stopped.clone(),
+        );
+        tasks.spawn(async move { Ok(serve.await?) });
+    }
+    if let Some(dir) = &config.intake.inbox {
+        let inbox_settings = InboxSettings {
+            dir: dir.clone(),
+            scan_interval: Duration::from_millis(config.intake.scan_ms),
+            min_age: inbox::MIN_FILE_AGE,
+        };
+        let watch = inbox::run(
+            Arc::clone(outbox),
+            inbox_settings,
+            intake_settings,
+            stopped.clone(),
+        );
+        tasks.spawn(async move { Ok(watch.await?) });
+    }
+    tasks
+}
+
+/// Turns the early end of an intake task into the agent's error.
+fn intake_ended(joined: Result<anyhow::Result<()>, tokio::task::JoinError>) -> anyhow::Error {
+    match joined {
+        Ok(Ok(())) => anyhow::anyhow!("an intake task stopped before the agent was asked to stop"),
+        Ok(Err(error)) => error,
+        Err(join) => anyhow::anyhow!("an intake task failed: {join}"),
+    }
 }
 
 async fn wait_for_signal() {
@@ -115,7 +207,14 @@ pub(crate) fn ingest(config_path: &Path, files: &[PathBuf]) -> anyhow::Result<Ex
 
     let mut any_rejected = false;
     for file in files {
-        let summary = intake::ingest_file(&mut outbox, file, &context)?;
+        let summary = match intake::ingest_file(&mut outbox, file, &context) {
+            Ok(summary) => summary,
+            Err(error) if error.is_full() => {
+                eprintln!("{}: refused, nothing of it stored: {error}", file.display());
+                return Ok(ExitCode::from(EXIT_OUTBOX_FULL));
+            }
+            Err(error) => return Err(error.into()),
+        };
         println!(
             "{}: {} records, {} new, {} changed, {} unchanged, {} rejected",
             file.display(),
@@ -174,6 +273,15 @@ pub(crate) fn status(config_path: &Path) -> anyhow::Result<ExitCode> {
     println!("locality:        {}", config.locality);
     println!("outbox:          {}", config.outbox.display());
     println!("backlog:         {}", stats.backlog);
+    let usage = outbox.usage()?;
+    let limits = outbox.limits();
+    println!(
+        "outbox in use:   {} bytes of max {}, {} records of max {}",
+        usage.used_bytes,
+        limits.max_bytes.map_or("-".into(), |max| max.to_string()),
+        usage.pending,
+        limits.max_records.map_or("-".into(), |max| max.to_string())
+    );
     println!(
         "oldest pending:  {}",
         stats
@@ -229,6 +337,24 @@ pub(crate) fn rejects(config_path: &Path, limit: usize) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
+/// Queues hub-rejected records again from their kept payloads.
+pub(crate) fn resend(config_path: &Path, key: Option<&str>) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    let mut outbox = open_outbox(&config)?;
+    let selection = key.map_or(ResendSelection::All, ResendSelection::Key);
+    let summary = outbox.resend_rejected(selection)?;
+    println!("queued again:    {}", summary.requeued);
+    println!(
+        "superseded:      {} (a newer version was accepted since; it is sent, or was)",
+        summary.superseded
+    );
+    println!(
+        "without payload: {} (ingest the corrected source file again)",
+        summary.without_payload
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Writes a sample file.
 pub(crate) fn sample(args: &SampleArgs) -> anyhow::Result<ExitCode> {
     let month: Month = args.month.parse()?;
@@ -257,4 +383,36 @@ fn end_of_month(month: Month) -> i64 {
         .single()
         .map_or(0, |t| t.timestamp())
         - 1
+}
+
+/// Prints the open completeness gaps and the records to re-export from the source.
+pub(crate) fn gaps(config_path: &Path) -> anyhow::Result<ExitCode> {
+    let config = Config::load(config_path)?;
+    let outbox = open_outbox(&config)?;
+    let gaps = outbox.open_gap_days()?;
+    let reexport = outbox.reexport_keys()?;
+    if gaps.is_empty() && reexport.is_empty() {
+        println!("no open gaps");
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    for gap in &gaps {
+        println!(
+            "gap unit {} day {}: agent {}, hub {}, resent {}, past retention {}",
+            gap.unit_code, gap.day, gap.agent_count, gap.hub_count, gap.resent, gap.reexport
+        );
+    }
+    if !reexport.is_empty() {
+        println!(
+            "{} records are past retention; re-export them from the source and ingest them again:",
+            reexport.len()
+        );
+    }
+    for key in &reexport {
+        println!(
+            "re-export unit {} day {} key {} version {}",
+            key.unit_code, key.day, key.key, key.version
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }

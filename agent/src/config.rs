@@ -21,6 +21,23 @@ pub const DEFAULT_WINDOW: usize = 4;
 pub const DEFAULT_POLL_MS: u64 = 1_000;
 /// Default cap of the reconnect backoff, in milliseconds.
 pub const DEFAULT_MAX_BACKOFF_MS: u64 = 60_000;
+/// Default wait for the hub's answer to Hello or to the oldest batch in flight, in milliseconds.
+pub const DEFAULT_ACK_TIMEOUT_MS: u64 = 60_000;
+/// Default largest outbox file (pages in use), in bytes: 2 GiB.
+///
+/// NOTE: a guess sized for a province's week-long outage (about 150 bytes per pending record
+/// plus the ledger); confidence medium. Operators size it to their disk.
+pub const DEFAULT_OUTBOX_MAX_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// Default pause between scans of the inbox folder, in milliseconds.
+pub const DEFAULT_INBOX_SCAN_MS: u64 = 2_000;
+/// Default pause between completeness digests while a session is open, in seconds.
+pub const DEFAULT_RECONCILE_INTERVAL_S: u64 = 3_600;
+/// Default number of recent days of receipt that each completeness digest covers: two months,
+/// so the current and the previous scoring month are always compared.
+pub const DEFAULT_RECONCILE_WINDOW_DAYS: u32 = 62;
+/// Default number of days the payload of an acknowledged record is kept for resending: a little
+/// over one month, so a gap found in the month after a record was sent can still be filled.
+pub const DEFAULT_RETENTION_DAYS: u32 = 35;
 
 /// The whole agent configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -42,6 +59,59 @@ pub struct Config {
     /// Source agency ids (such as `000.00.01.H22`) mapped to unit catalogue codes.
     #[serde(default)]
     pub agency_map: HashMap<String, String>,
+    /// Outbox size limits.
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    /// Intake served by `chiso-agent run`: HTTP and an inbox folder.
+    #[serde(default)]
+    pub intake: IntakeConfig,
+    /// Completeness digests and the retention of acknowledged payloads.
+    #[serde(default)]
+    pub reconcile: ReconcileConfig,
+}
+
+/// Outbox size limits; intake is refused while the outbox is at a limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest outbox file, counting pages in use, in bytes.
+    pub outbox_max_bytes: u64,
+    /// Most records waiting for the hub; no limit when absent.
+    pub outbox_max_records: Option<u64>,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> LimitsConfig {
+        LimitsConfig {
+            outbox_max_bytes: DEFAULT_OUTBOX_MAX_BYTES,
+            outbox_max_records: None,
+        }
+    }
+}
+
+/// Intake served by `chiso-agent run` besides `chiso-agent ingest`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IntakeConfig {
+    /// Address of the plain-HTTP intake (`POST /v1/dossiers`); none when absent.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Allow `listen` on an address other than loopback (the intake has no TLS).
+    pub allow_non_loopback: bool,
+    /// Folder whose `*.json` files are taken in; none when absent.
+    pub inbox: Option<PathBuf>,
+    /// Pause between scans of the inbox, in milliseconds.
+    pub scan_ms: u64,
+}
+
+impl Default for IntakeConfig {
+    fn default() -> IntakeConfig {
+        IntakeConfig {
+            listen: None,
+            allow_non_loopback: false,
+            inbox: None,
+            scan_ms: DEFAULT_INBOX_SCAN_MS,
+        }
+    }
 }
 
 /// TLS files, PEM encoded.
@@ -71,6 +141,9 @@ pub struct PushConfig {
     pub poll_ms: u64,
     /// Cap of the reconnect backoff, in milliseconds.
     pub max_backoff_ms: u64,
+    /// Maximum wait for the response to Hello or to the oldest batch in flight before the
+    /// session is dropped as stalled, in milliseconds.
+    pub ack_timeout_ms: u64,
 }
 
 impl Default for PushConfig {
@@ -80,6 +153,7 @@ impl Default for PushConfig {
             window: DEFAULT_WINDOW,
             poll_ms: DEFAULT_POLL_MS,
             max_backoff_ms: DEFAULT_MAX_BACKOFF_MS,
+            ack_timeout_ms: DEFAULT_ACK_TIMEOUT_MS,
         }
     }
 }
@@ -159,6 +233,14 @@ impl Config {
                 *path = base.join(&*path);
             }
         }
+        if let Some(inbox) = self
+            .intake
+            .inbox
+            .as_mut()
+            .filter(|inbox| inbox.is_relative())
+        {
+            *inbox = base.join(&*inbox);
+        }
     }
 
     /// Checks every value; called by [`Config::load`] and again after command-line overrides.
@@ -212,6 +294,15 @@ impl Config {
                 "must be between 100 and 3600000 milliseconds",
             ));
         }
+        if !(1_000..=3_600_000).contains(&self.push.ack_timeout_ms) {
+            return Err(invalid(
+                "push.ack_timeout_ms",
+                &self.push.ack_timeout_ms.to_string(),
+                "must be between 1000 and 3600000 milliseconds",
+            ));
+        }
+        self.validate_limits_and_intake()?;
+        self.reconcile.validate()?;
 
         for (agency, code) in &self.agency_map {
             if !catalogue.is_within(code, &self.locality) {
@@ -224,6 +315,41 @@ impl Config {
                     ),
                 ));
             }
+        }
+        Ok(())
+    }
+
+    fn validate_limits_and_intake(&self) -> Result<(), ConfigError> {
+        if self.limits.outbox_max_bytes < 1024 * 1024 {
+            return Err(invalid(
+                "limits.outbox_max_bytes",
+                &self.limits.outbox_max_bytes.to_string(),
+                "must be at least 1048576 (1 MiB)",
+            ));
+        }
+        if self.limits.outbox_max_records == Some(0) {
+            return Err(invalid(
+                "limits.outbox_max_records",
+                "0",
+                "must be at least 1; leave it out for no record limit",
+            ));
+        }
+        if let Some(listen) = self.intake.listen
+            && !listen.ip().is_loopback()
+            && !self.intake.allow_non_loopback
+        {
+            return Err(invalid(
+                "intake.listen",
+                &listen.to_string(),
+                "must be a loopback address such as 127.0.0.1:8088, because the intake speaks plain HTTP without authentication; set intake.allow_non_loopback = true only behind a TLS proxy on this machine",
+            ));
+        }
+        if !(100..=3_600_000).contains(&self.intake.scan_ms) {
+            return Err(invalid(
+                "intake.scan_ms",
+                &self.intake.scan_ms.to_string(),
+                "must be between 100 and 3600000 milliseconds",
+            ));
         }
         Ok(())
     }
@@ -242,6 +368,60 @@ impl Config {
                 .map_or(host_port, |(h, _)| h)
                 .to_string(),
         }
+    }
+}
+
+/// Completeness digests and the retention of acknowledged payloads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconcileConfig {
+    /// Send completeness digests when the hub supports them.
+    pub enabled: bool,
+    /// Pause between digests while a session is open, in seconds. Every session also sends one
+    /// as soon as its backlog is drained.
+    pub interval_s: u64,
+    /// Recent days of receipt, today included, that each digest covers.
+    pub window_days: u32,
+    /// Days an acknowledged record's payload is kept so that a gap can be resent.
+    pub retention_days: u32,
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> ReconcileConfig {
+        ReconcileConfig {
+            enabled: true,
+            interval_s: DEFAULT_RECONCILE_INTERVAL_S,
+            window_days: DEFAULT_RECONCILE_WINDOW_DAYS,
+            retention_days: DEFAULT_RETENTION_DAYS,
+        }
+    }
+}
+
+impl ReconcileConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(60..=604_800).contains(&self.interval_s) {
+            return Err(invalid(
+                "reconcile.interval_s",
+                &self.interval_s.to_string(),
+                "must be between 60 and 604800 seconds",
+            ));
+        }
+        let max_window = chiso_proto::digest::MAX_WINDOW_DAYS;
+        if !(1..=max_window).contains(&self.window_days) {
+            return Err(invalid(
+                "reconcile.window_days",
+                &self.window_days.to_string(),
+                &format!("must be between 1 and {max_window} days"),
+            ));
+        }
+        if !(1..=3_650).contains(&self.retention_days) {
+            return Err(invalid(
+                "reconcile.retention_days",
+                &self.retention_days.to_string(),
+                "must be between 1 and 3650 days",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -302,6 +482,26 @@ mod tests {
             ("locality = \"01\"\n", "[push]\nwindow = 0\n", "push.window"),
             (
                 "locality = \"01\"\n",
+                "[intake]\nlisten = \"0.0.0.0:8088\"\n",
+                "intake.listen",
+            ),
+            (
+                "locality = \"01\"\n",
+                "[limits]\noutbox_max_records = 0\n",
+                "limits.outbox_max_records",
+            ),
+            (
+                "locality = \"01\"\n",
+                "[reconcile]\nwindow_days = 401\n",
+                "reconcile.window_days",
+            ),
+            (
+                "locality = \"01\"\n",
+                "[reconcile]\ninterval_s = 5\n",
+                "reconcile.interval_s",
+            ),
+            (
+                "locality = \"01\"\n",
                 "[agency_map]\n\"H22\" = \"25747\"\n",
                 "agency_map",
             ),
@@ -311,6 +511,47 @@ mod tests {
             let message = Config::load(&path).unwrap_err().to_string();
             assert!(message.contains(key), "{key}: {message}");
         }
+    }
+
+    #[test]
+    fn intake_and_limits_parse_with_relative_inbox() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(
+            dir.path(),
+            &format!(
+                "locality = \"01\"\n{TLS}[limits]\noutbox_max_records = 5000\n[intake]\nlisten = \"10.0.0.5:8088\"\nallow_non_loopback = true\ninbox = \"in\"\n"
+            ),
+        );
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.limits.outbox_max_records, Some(5000));
+        assert_eq!(config.limits.outbox_max_bytes, DEFAULT_OUTBOX_MAX_BYTES);
+        assert_eq!(config.intake.listen, Some("10.0.0.5:8088".parse().unwrap()));
+        assert_eq!(config.intake.inbox, Some(dir.path().join("in")));
+        assert_eq!(config.intake.scan_ms, DEFAULT_INBOX_SCAN_MS);
+        assert_eq!(config.push.ack_timeout_ms, DEFAULT_ACK_TIMEOUT_MS);
+    }
+
+    #[test]
+    fn reconcile_defaults_and_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), &format!("locality = \"01\"\n{TLS}"));
+        let defaults = Config::load(&path).unwrap().reconcile;
+        assert!(defaults.enabled);
+        assert_eq!(defaults.interval_s, DEFAULT_RECONCILE_INTERVAL_S);
+        assert_eq!(defaults.window_days, DEFAULT_RECONCILE_WINDOW_DAYS);
+        assert_eq!(defaults.retention_days, DEFAULT_RETENTION_DAYS);
+
+        let path = write(
+            dir.path(),
+            &format!(
+                "locality = \"01\"\n{TLS}[reconcile]\nenabled = false\ninterval_s = 600\nwindow_days = 31\nretention_days = 90\n"
+            ),
+        );
+        let set = Config::load(&path).unwrap().reconcile;
+        assert!(!set.enabled);
+        assert_eq!(set.interval_s, 600);
+        assert_eq!(set.window_days, 31);
+        assert_eq!(set.retention_days, 90);
     }
 
     #[test]

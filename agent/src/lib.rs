@@ -5,17 +5,25 @@
 //! - [`dvcqg`]: the national portal's dossier JSON (`DongBoHoSoMC`), mapped to dossier records
 //!   with every personal field dropped.
 //! - [`intake`]: reading a file into the outbox in one transaction.
+//! - [`http`]: the loopback HTTP intake (`POST /v1/dossiers`) served by `chiso-agent run`.
+//! - [`inbox`]: the inbox folder watched by `chiso-agent run`.
+//! - [`log_limit`]: rate limits for the log lines of a repeating failure.
 //! - [`outbox`]: the SQLite outbox, ledger of accepted keys, and rejected records.
 //! - [`push`]: the push loop: hello, batches, acks, reconnect with backoff.
+//! - [`reconcile`]: completeness digests sent by the push loop, and the resending of gaps.
 //! - [`config`]: the agent's TOML configuration and its validation.
 //! - [`scores`]: fetching, printing and writing the locality's scorecard.
 //! - [`sample`]: a deterministic generator of sample dossier files in the national format.
 
 pub mod config;
 pub mod dvcqg;
+pub mod http;
+pub mod inbox;
 pub mod intake;
+pub mod log_limit;
 pub mod outbox;
 pub mod push;
+pub mod reconcile;
 pub mod record;
 pub mod sample;
 pub mod scores;

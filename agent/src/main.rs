@@ -16,7 +16,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Push the outbox to the hub, reconnecting with backoff, until stopped.
+    /// Push the outbox to the hub, reconnecting with backoff, until stopped; also serves the
+    /// HTTP intake and watches the inbox folder when the configuration names them.
     Run {
         /// Agent configuration file (TOML).
         #[arg(long, short)]
@@ -28,7 +29,8 @@ enum Command {
     /// Store dossier files in the national portal's JSON format in the outbox.
     ///
     /// Exit status: 0 when every record was stored or unchanged, 3 when some records were
-    /// rejected (the valid ones are stored all the same), 1 on any other error.
+    /// rejected (the valid ones are stored all the same), 4 when the outbox was full and a file
+    /// was refused whole (send it again later), 1 on any other error.
     Ingest {
         /// Agent configuration file (TOML).
         #[arg(long, short)]
@@ -54,8 +56,28 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+    /// Queue records the hub rejected again, from their kept payloads, once the cause was
+    /// corrected at the hub. A record wrong at its source is fixed there and ingested again.
+    Resend {
+        /// Agent configuration file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Resend the rejected record with this key (dossier code).
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        key: Option<String>,
+        /// Resend every record the hub rejected.
+        #[arg(long)]
+        all: bool,
+    },
     /// Write a deterministic sample file of dossiers for real communes of a province.
     Sample(commands::SampleArgs),
+    /// List the unit-days the hub last found incomplete, and the records past retention that
+    /// must be re-exported from the source and ingested again.
+    Gaps {
+        /// Agent configuration file (TOML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -76,7 +98,13 @@ fn main() -> ExitCode {
         Command::Scores(args) => commands::scores(&args),
         Command::Status { config } => commands::status(&config),
         Command::Rejects { config, limit } => commands::rejects(&config, limit),
+        Command::Resend {
+            config,
+            key,
+            all: _,
+        } => commands::resend(&config, key.as_deref()),
         Command::Sample(args) => commands::sample(&args),
+        Command::Gaps { config } => commands::gaps(&config),
     };
     match result {
         Ok(code) => code,

@@ -5,10 +5,30 @@
 //! up to `window` batches in flight. A row leaves the outbox only when an Ack (or a Welcome)
 //! says the hub committed it, stored or rejected. Any failure ends the session; the loop
 //! reconnects after an exponential backoff with jitter and a cap, forever, so nothing is lost
-//! and a replay after a crash changes nothing at the hub.
+//! and a replay after a crash changes nothing at the hub. A hub that stops answering is noticed
+//! by HTTP/2 keepalive pings and by `ack_timeout`, the maximum wait for Welcome or for the
+//! oldest batch's Ack. A stalled session is dropped and a new one opened. Failures are logged
+//! five times, then once a minute with the count of those left out ([`LogLimiter`]). A hub that
+//! ends the stream (its rate limit, for one) is reported with the status it sent.
+//!
+//! Order and fairness. Records go out in strict sequence order, because the hub takes every
+//! sequence number at or below its watermark for a replay: a newer record sent before an older
+//! one would make the hub skip the older one. Fresh records cannot starve behind a backlog:
+//! the loop reads whatever is pending as soon as a window slot is free, without waiting to fill
+//! a batch, so a record ingested now waits only for the records ahead of it, that is at most
+//! backlog / drain rate. The drain rate (about 35,000 records per second on two cores in
+//! BENCHMARKS.md, or the hub's per-agent limit, 2,000 by default) is far above what a province's
+//! one-stop systems produce, so any backlog shrinks. An intake faster than the drain is held
+//! back by the outbox limits (HTTP 503, files left in place) instead of growing the wait without
+//! bound.
+//!
+//! When the outbox is idle, the pages freed by settled rows are given back to the file system a
+//! chunk at a time ([`Outbox::reclaim_space`]).
 
 use crate::config::Config;
+use crate::log_limit::{DEFAULT_BURST, DEFAULT_PERIOD, LogLimiter};
 use crate::outbox::{Outbox, OutboxError};
+use crate::reconcile::{ReconcileSettings, Reconciler, Round, RoundStream};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use chiso_proto::v1::push_request::Msg as RequestMsg;
 use chiso_proto::v1::push_response::Msg as ResponseMsg;
@@ -41,6 +61,17 @@ pub enum PushError {
     /// The hub broke the protocol; the loop retries.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// The hub sent nothing for too long; the loop drops the connection and retries.
+    #[error(
+        "no {awaited} from the hub within {} ms; the connection is taken as stalled",
+        .timeout.as_millis()
+    )]
+    Stalled {
+        /// The message waited for.
+        awaited: &'static str,
+        /// How long the loop waited.
+        timeout: Duration,
+    },
     /// The outbox failed; the loop stops because an operator must act.
     #[error(transparent)]
     Outbox(#[from] OutboxError),
@@ -64,7 +95,11 @@ impl PushError {
     pub fn is_retryable(&self) -> bool {
         matches!(
             self,
-            PushError::Transport(_) | PushError::Status(_) | PushError::Protocol(_)
+            PushError::Transport(_)
+                | PushError::Status(_)
+                | PushError::Protocol(_)
+                | PushError::Stalled { .. }
+                | PushError::Outbox(OutboxError::Busy { .. })
         )
     }
 }
@@ -88,8 +123,11 @@ pub struct PushSettings {
     pub hub_url: String,
     /// The agent's locality.
     pub locality: String,
-    /// Client TLS settings.
+    /// Client TLS settings, as read when the settings were built.
     pub tls: ClientTlsConfig,
+    /// The files `tls` was read from. When set, each session reads them again, so a renewed
+    /// certificate and key are used from the next connection on without a restart.
+    pub tls_files: Option<TlsFiles>,
     /// Records per batch.
     pub batch_records: usize,
     /// Batches in flight.
@@ -98,8 +136,12 @@ pub struct PushSettings {
     pub poll_interval: Duration,
     /// Cap of the reconnect backoff.
     pub max_backoff: Duration,
+    /// Maximum wait for Welcome or for the oldest batch's Ack.
+    pub ack_timeout: Duration,
     /// Stop once the outbox is empty and every batch is acknowledged.
     pub stop_when_drained: bool,
+    /// Completeness digests sent when the outbox is idle.
+    pub reconcile: ReconcileSettings,
 }
 
 impl PushSettings {
@@ -108,28 +150,72 @@ impl PushSettings {
         config: &Config,
         stop_when_drained: bool,
     ) -> Result<PushSettings, PushError> {
+        let tls_files = TlsFiles {
+            cert: config.tls.cert.clone(),
+            key: config.tls.key.clone(),
+            ca: config.tls.ca.clone(),
+            server_name: config.server_name(),
+        };
+        let tls = tls_files.load()?;
+        Ok(PushSettings {
+            hub_url: config.hub_url.clone(),
+            locality: config.locality.clone(),
+            tls,
+            tls_files: Some(tls_files),
+            batch_records: config.push.batch_records,
+            window: config.push.window,
+            poll_interval: config.push.poll_interval(),
+            max_backoff: Duration::from_millis(config.push.max_backoff_ms),
+            ack_timeout: Duration::from_millis(config.push.ack_timeout_ms),
+            stop_when_drained,
+            reconcile: ReconcileSettings::from_config(&config.reconcile),
+        })
+    }
+}
+
+/// The agent's certificate, key and hub CA files, PEM.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    /// The agent's certificate.
+    pub cert: std::path::PathBuf,
+    /// The agent's private key.
+    pub key: std::path::PathBuf,
+    /// The CA that signed the hub's certificate.
+    pub ca: std::path::PathBuf,
+    /// Name the hub's certificate must carry.
+    pub server_name: String,
+}
+
+impl TlsFiles {
+    /// Reads the files into client TLS settings.
+    pub fn load(&self) -> Result<ClientTlsConfig, PushError> {
         let read = |path: &std::path::Path| {
             std::fs::read(path).map_err(|source| PushError::TlsFile {
                 path: path.to_path_buf(),
                 source,
             })
         };
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(read(&config.tls.ca)?))
-            .identity(Identity::from_pem(
-                read(&config.tls.cert)?,
-                read(&config.tls.key)?,
-            ))
-            .domain_name(config.server_name());
-        Ok(PushSettings {
-            hub_url: config.hub_url.clone(),
-            locality: config.locality.clone(),
-            tls,
-            batch_records: config.push.batch_records,
-            window: config.push.window,
-            poll_interval: config.push.poll_interval(),
-            max_backoff: Duration::from_millis(config.push.max_backoff_ms),
-            stop_when_drained,
+        Ok(ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(read(&self.ca)?))
+            .identity(Identity::from_pem(read(&self.cert)?, read(&self.key)?))
+            .domain_name(self.server_name.clone()))
+    }
+}
+
+impl PushSettings {
+    /// Returns the TLS settings for a new session: the files read again when they are known,
+    /// else (or when they cannot be read now) the settings read at start.
+    pub fn session_tls(&self) -> ClientTlsConfig {
+        let Some(files) = &self.tls_files else {
+            return self.tls.clone();
+        };
+        files.load().unwrap_or_else(|error| {
+            tracing::warn!(
+                locality = %self.locality,
+                %error,
+                "cannot read the TLS files again; using the ones read at start"
+            );
+            self.tls.clone()
         })
     }
 }
@@ -157,6 +243,7 @@ pub async fn run(
         .without_max_times();
     let mut backoff = backoff_builder.build();
     let mut attempt: u64 = 0;
+    let mut log_limit = LogLimiter::new(DEFAULT_BURST, DEFAULT_PERIOD);
 
     loop {
         let progress_before = settled_total(&outbox);
@@ -169,13 +256,16 @@ pub async fn run(
                 }
                 attempt += 1;
                 let delay = backoff.next().unwrap_or(settings.max_backoff);
-                tracing::warn!(
-                    locality = %settings.locality,
-                    attempt,
-                    delay_ms = delay.as_millis() as u64,
-                    %error,
-                    "push session failed, reconnecting"
-                );
+                if let Some(left_out) = log_limit.admit() {
+                    tracing::warn!(
+                        locality = %settings.locality,
+                        attempt,
+                        delay_ms = delay.as_millis() as u64,
+                        left_out,
+                        %error,
+                        "push session failed, reconnecting"
+                    );
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = shutdown.changed() => return Ok(SessionEnd::Shutdown),
@@ -246,7 +336,7 @@ async fn session(
     shutdown: &mut watch::Receiver<bool>,
 ) -> Result<SessionEnd, PushError> {
     let locality = settings.locality.as_str();
-    let channel = connect(&settings.hub_url, settings.tls.clone()).await?;
+    let channel = connect(&settings.hub_url, settings.session_tls()).await?;
     let mut client = SyncClient::new(channel);
 
     let stats = blocking(outbox, |outbox| outbox.stats()).await?;
@@ -258,12 +348,22 @@ async fn session(
         agent_time_unix_ms: chrono::Utc::now().timestamp_millis(),
     };
     send(&sender, RequestMsg::Hello(hello)).await?;
-    let mut inbound = client
-        .push(ReceiverStream::new(receiver))
-        .await?
-        .into_inner();
+    let stalled = |awaited| PushError::Stalled {
+        awaited,
+        timeout: settings.ack_timeout,
+    };
+    let mut inbound = tokio::time::timeout(
+        settings.ack_timeout,
+        client.push(ReceiverStream::new(receiver)),
+    )
+    .await
+    .map_err(|_| stalled("response to the push request"))??
+    .into_inner();
 
-    let welcome = match inbound.message().await?.and_then(|response| response.msg) {
+    let first = tokio::time::timeout(settings.ack_timeout, inbound.message())
+        .await
+        .map_err(|_| stalled("Welcome"))??;
+    let welcome = match first.and_then(|response| response.msg) {
         Some(ResponseMsg::Welcome(welcome)) => welcome,
         other => {
             return Err(PushError::Protocol(format!(
@@ -296,12 +396,17 @@ async fn session(
         0 => settings.batch_records,
         hub_max => settings.batch_records.min(hub_max as usize),
     };
+    let window = match welcome.max_batches_in_flight {
+        0 => settings.window,
+        hub_max => settings.window.min(hub_max as usize),
+    };
     let mut last_sent = welcome.last_committed_seq;
     let mut next_batch_id: u64 = 1;
     let mut in_flight: VecDeque<u64> = VecDeque::new();
+    let mut reconciler = Reconciler::new(&settings.reconcile, welcome.digests_supported);
 
     loop {
-        while in_flight.len() < settings.window {
+        while in_flight.len() < window {
             let records = blocking(outbox, move |outbox| {
                 outbox.pending_batch(last_sent, batch_limit)
             })
@@ -314,13 +419,32 @@ async fn session(
             };
             in_flight.push_back(next_batch_id);
             next_batch_id += 1;
-            send(&sender, RequestMsg::Batch(batch)).await?;
+            if send(&sender, RequestMsg::Batch(batch)).await.is_err() {
+                return Err(closed_reason(&mut inbound, settings.ack_timeout).await);
+            }
         }
 
+        if in_flight.is_empty() && reconciler.is_due() {
+            let stream = RoundStream {
+                sender: &sender,
+                inbound: &mut inbound,
+                timeout: settings.ack_timeout,
+            };
+            match reconciler
+                .run_round(outbox, stream, locality, shutdown)
+                .await?
+            {
+                Round::Done => continue,
+                Round::Shutdown => return Ok(SessionEnd::Shutdown),
+                Round::Skipped => {}
+            }
+        }
         if in_flight.is_empty() {
+            reclaim_space(outbox, locality, RECLAIM_PAGES_PER_POLL).await;
             if settings.stop_when_drained {
                 let backlog = blocking(outbox, |outbox| outbox.stats()).await?.backlog;
                 if backlog == 0 {
+                    reclaim_space(outbox, locality, u64::MAX).await;
                     tracing::info!(locality, "outbox drained");
                     return Ok(SessionEnd::Drained);
                 }
@@ -332,7 +456,9 @@ async fn session(
         }
 
         let response = tokio::select! {
-            response = inbound.message() => response?,
+            response = tokio::time::timeout(settings.ack_timeout, inbound.message()) => {
+                response.map_err(|_| stalled("Ack"))??
+            }
             _ = shutdown.changed() => return Ok(SessionEnd::Shutdown),
         };
         let ack = match response.and_then(|response| response.msg) {
@@ -358,6 +484,53 @@ async fn session(
         settle(outbox, locality, ack.committed_seq, ack.rejections).await?;
         let now = chrono::Utc::now().to_rfc3339();
         blocking(outbox, move |outbox| outbox.set_meta("last_ack", &now)).await?;
+    }
+}
+
+/// Free pages given back per idle poll: 8 MiB of 4 KiB pages, so a poll stays short.
+const RECLAIM_PAGES_PER_POLL: u64 = 2048;
+
+/// Gives free outbox pages back, up to `max_pages`. A failure is logged and left for the next
+/// idle poll: the space stays usable by the outbox, so nothing depends on it.
+async fn reclaim_space(outbox: &SharedOutbox, locality: &str, max_pages: u64) {
+    let result = blocking(outbox, move |outbox| {
+        let mut freed = 0;
+        while freed < max_pages {
+            match outbox.reclaim_space((max_pages - freed).min(RECLAIM_PAGES_PER_POLL))? {
+                0 => break,
+                step => freed += step,
+            }
+        }
+        Ok(freed)
+    })
+    .await;
+    match result {
+        Ok(0) => {}
+        Ok(freed) => tracing::info!(locality, freed_pages = freed, "outbox space given back"),
+        Err(error) => tracing::warn!(locality, %error, "could not give outbox space back"),
+    }
+}
+
+/// Explains why the hub closed the request stream: the status it ended the response with, such
+/// as RESOURCE_EXHAUSTED from a rate limit, when it arrives within `wait`. Acks read on the way
+/// are dropped; the next session's Welcome settles what they covered.
+async fn closed_reason(
+    inbound: &mut tonic::Streaming<chiso_proto::v1::PushResponse>,
+    wait: Duration,
+) -> PushError {
+    let status = tokio::time::timeout(wait, async {
+        loop {
+            match inbound.message().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => return None,
+                Err(status) => return Some(status),
+            }
+        }
+    })
+    .await;
+    match status {
+        Ok(Some(status)) => PushError::Status(status),
+        _ => PushError::Protocol("the hub closed the request stream".into()),
     }
 }
 

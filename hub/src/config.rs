@@ -221,7 +221,11 @@ impl Config {
                 *file = base.join(&*file);
             }
         }
-        if let Some(file) = config.catalogue_file.as_mut().filter(|file| file.is_relative()) {
+        if let Some(file) = config
+            .catalogue_file
+            .as_mut()
+            .filter(|file| file.is_relative())
+        {
             *file = base.join(&*file);
         }
         config.validate()?;

@@ -51,7 +51,11 @@ fn main() -> anyhow::Result<()> {
         } => (config, listen, database),
         Command::Score(args) => {
             let output = std::io::stdout().lock();
-            return Ok(chiso_hub::score_cmd::run(&args, std::io::stdin().lock(), output)?);
+            return Ok(chiso_hub::score_cmd::run(
+                &args,
+                std::io::stdin().lock(),
+                output,
+            )?);
         }
     };
     let mut config = Config::load(&config)?;

@@ -5,6 +5,8 @@
 //! Every listener binds port 0 on 127.0.0.1 before anything connects, so no test sleeps to wait
 //! for readiness and no traffic leaves the machine.
 
+pub mod process;
+
 use chiso_certs::{Ca, write_ca, write_pem_pair};
 use chiso_hub::config::{Config as HubConfig, Limits, TlsConfig as HubTls};
 use chiso_hub::store::StoreHandle;
@@ -99,12 +101,10 @@ pub fn hub_config(pki: &Pki, dir: &Path) -> HubConfig {
     HubConfig {
         listen: "127.0.0.1:0".parse().expect("literal address"),
         database: dir.join("hub.db"),
-        tls: HubTls {
-            cert: pki.path("hub.crt"),
-            key: pki.path("hub.key"),
-            client_ca: pki.path("ca.crt"),
-        },
+        tls: HubTls::new(pki.path("hub.crt"), pki.path("hub.key"), pki.path("ca.crt")),
         limits: Limits::default(),
+        catalogue: None,
+        catalogue_file: None,
     }
 }
 
@@ -197,11 +197,14 @@ pub fn binary(name: &str) -> PathBuf {
         );
     });
     let exe = std::env::current_exe().expect("the test binary has a path");
-    // target/<profile>/deps/<test binary> -> target/<profile>/<name>
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("test binaries live in target/<profile>/deps")
-        .join(name)
+    // target/<profile>/deps/<test binary> or target/<profile>/<bin> -> target/<profile>/<name>
+    let folder = exe.parent().expect("binaries live in target/<profile>");
+    let profile = if folder.ends_with("deps") {
+        folder.parent().expect("deps lives in target/<profile>")
+    } else {
+        folder
+    };
+    profile.join(name)
 }
 
 fn built_in_release() -> bool {

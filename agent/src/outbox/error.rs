@@ -118,6 +118,34 @@ pub enum OutboxError {
         source: prost::DecodeError,
     },
 
+    /// The outbox is at a configured limit, so the input was refused and nothing of it stored.
+    #[error(
+        "outbox {} is full: {pending} records wait for the hub and {used_bytes} bytes are in use, and storing this input would pass {limit}. Nothing of this input was stored; send it again once the backlog has drained (check the hub connection with chiso-agent status), or raise the limit",
+        .path.display()
+    )]
+    Full {
+        /// The outbox file.
+        path: PathBuf,
+        /// Records waiting for the hub.
+        pending: u64,
+        /// Bytes of the pages in use.
+        used_bytes: u64,
+        /// The limit reached, with its configuration key, such as `limits.outbox_max_records = 1000`.
+        limit: String,
+    },
+
+    /// SQLite's integrity check found damage in the file.
+    #[error(
+        "outbox {} is damaged ({detail}). The agent did not start and left the file unchanged. Keep a copy of it, restore the newest backup, or configure a new outbox path and ingest the source files again",
+        .path.display()
+    )]
+    Damaged {
+        /// The outbox file.
+        path: PathBuf,
+        /// The first problems SQLite reported.
+        detail: String,
+    },
+
     /// A pending row of a record kind this build cannot send.
     #[error(
         "outbox {}: pending row seq {seq} has record kind {kind:?}, which this chiso-agent cannot send. Run the chiso-agent release that wrote it",

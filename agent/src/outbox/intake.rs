@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::error::{OutboxError, sql_error};
 use super::schema::KIND_DOSSIER;
+use super::space::{measure, refuse_if_passed};
 use super::{IngestSummary, IntakeRejection, Outbox, clamp_to_i64, get_u64, now_ms};
 use crate::record::{RecordError, RecordOutcome};
 
@@ -41,6 +42,9 @@ impl Outbox {
     /// When a key occurs more than once among the valid records, the last one wins. A rejected
     /// record never replaces a valid one. If this `source` and `file_sha256` were ingested
     /// before, the rejections are returned but not stored a second time.
+    ///
+    /// While records are pending, the file is refused whole with [`OutboxError::Full`] when the
+    /// outbox is already at a limit, or would pass one once the file is stored.
     pub fn ingest(
         &mut self,
         source: &str,
@@ -56,10 +60,17 @@ impl Outbox {
         let file = split_outcomes(outcomes);
         summary.superseded = file.superseded;
 
+        let limits = self.limits;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&fail)?;
+        // An empty outbox takes any file, even one larger than a limit: no drain could ever
+        // make room for it.
+        let before = measure(&tx).map_err(&fail)?;
+        if before.pending > 0 {
+            refuse_if_passed(&self.path, &limits, &before, &before, true)?;
+        }
         let replaced_pending =
             store_dossiers(&tx, file.dossiers, now, &mut summary).map_err(&fail)?;
 
@@ -69,7 +80,20 @@ impl Outbox {
             store_rejections(&tx, source, file.errors, seen_before, now).map_err(&fail)?;
 
         record_input_file(&tx, source, file_sha256, &summary, now).map_err(&fail)?;
+        // Dropping the transaction on refusal rolls the whole file back.
+        let after = measure(&tx).map_err(&fail)?;
+        if before.pending > 0 {
+            refuse_if_passed(&self.path, &limits, &after, &before, false)?;
+        }
         tx.commit().map_err(&fail)?;
+        if before.pending == 0 && limits.passed(&after, false).is_some() {
+            tracing::warn!(
+                source,
+                pending = after.pending,
+                used_bytes = after.used_bytes,
+                "input larger than an outbox limit taken because nothing else was pending; raise the limit if this repeats"
+            );
+        }
 
         tracing::debug!(
             source,

@@ -6,7 +6,10 @@
 //! until [`Outbox::settle`] covers its sequence number. A crash after the hub commits a batch but
 //! before `settle` makes the agent send those records again, and the hub counts them as replays.
 //! Sequence numbers come from `AUTOINCREMENT`, so a number is never handed out twice in the same
-//! file, even after its row has been settled or coalesced away.
+//! file, even after its row has been settled or coalesced away. Configured limits
+//! ([`OutboxLimits`]) make `ingest` refuse a whole input with [`OutboxError::Full`] rather than
+//! drop anything, and a record the hub rejected can be queued again from its kept payload with
+//! [`Outbox::resend_rejected`].
 //!
 //! Connection settings. The journal is WAL, so the push loop can read while an ingest writes.
 //! `synchronous=FULL` makes SQLite sync the WAL at every commit. With `NORMAL`, WAL mode syncs
@@ -17,24 +20,37 @@
 //! `chiso-agent ingest` and `chiso-agent run` are separate processes sharing the file. Write
 //! transactions start with `BEGIN IMMEDIATE`, so they wait for the lock up front instead of
 //! failing with `SQLITE_BUSY` when a read transaction tries to become a write transaction.
+//! A new file is created with `auto_vacuum=INCREMENTAL`, so the pages freed by a drain can be
+//! given back to the file system ([`Outbox::reclaim_space`]).
 
+mod digest;
 mod error;
+mod gaps;
 mod intake;
+mod resend;
+mod retain;
 mod schema;
 mod settle;
+mod space;
 
 use std::path::{Path, PathBuf};
 
 use chiso_proto::v1::RejectCode;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
+pub use digest::LocalDigest;
 pub use error::OutboxError;
 use error::sql_error;
+pub use gaps::{GapDay, ReexportKey};
+pub use resend::{ResendSelection, ResendSummary};
+pub use retain::{LedgerKey, RequeueSummary};
+pub use space::{OutboxLimits, OutboxUsage};
 
 /// The outbox file, opened for reading and writing.
 pub struct Outbox {
     conn: Connection,
     path: PathBuf,
+    limits: OutboxLimits,
 }
 
 /// Outcome counts of one [`Outbox::ingest`] call.
@@ -125,9 +141,11 @@ impl Outbox {
     /// application, or has an unknown schema version.
     pub fn open(path: &Path) -> Result<Outbox, OutboxError> {
         let conn = schema::open_connection(path)?;
+        retain::create_tables(&conn, path)?;
         Ok(Outbox {
             conn,
             path: path.to_path_buf(),
+            limits: OutboxLimits::default(),
         })
     }
 

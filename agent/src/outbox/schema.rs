@@ -100,6 +100,12 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection, OutboxError> {
     let identity = read_identity(&conn, path)?;
     check_identity(&identity, path)?;
 
+    if identity.user_version == 0 {
+        // Only possible before the first page is written, so before WAL and the schema. It lets
+        // a drain give pages back to the file system.
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")
+            .map_err(sql_error(path, "set auto_vacuum=INCREMENTAL"))?;
+    }
     configure(&conn, path)?;
     if identity.user_version == 0 {
         create_schema(conn, path)
@@ -337,6 +343,8 @@ mod tests {
         assert_eq!(synchronous, 2, "2 is FULL");
         assert_eq!(foreign_keys, 1);
         assert_eq!(busy_timeout, 5000);
+        let auto_vacuum: i64 = conn.pragma_query_one(None, "auto_vacuum").unwrap();
+        assert_eq!(auto_vacuum, 2, "2 is INCREMENTAL");
         assert_eq!(version, SCHEMA_VERSION);
         assert_eq!(application_id, APPLICATION_ID);
     }

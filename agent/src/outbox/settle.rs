@@ -7,6 +7,7 @@ use prost::Message;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::error::{OutboxError, sql_error};
+use super::retain;
 use super::schema::KIND_DOSSIER;
 use super::{Outbox, SettleSummary, clamp_to_i64, get_u64, now_ms, reject_code_name};
 
@@ -43,8 +44,8 @@ impl Outbox {
     /// rejection already recorded for the same sequence number is not recorded twice, and one
     /// whose row was replaced by a newer version before settling is recorded without payload.
     ///
-    /// NOTE: the payloads of settled rows are not kept, so a gap the hub reports can be filled
-    /// only by ingesting the source files again.
+    /// Settled rows are copied into `retained` in the same transaction, so a gap the hub reports
+    /// later can be resent from their payloads until retention prunes them.
     pub fn settle(
         &mut self,
         up_to_seq: u64,
@@ -64,6 +65,7 @@ impl Outbox {
                 summary.rejected += 1;
             }
         }
+        retain::retain_settled(&tx, up_to_seq, rejections, now).map_err(&fail)?;
         summary.deleted = tx
             .execute("DELETE FROM outbox WHERE seq <= ?1", [up_to])
             .map_err(&fail)?;
