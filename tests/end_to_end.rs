@@ -369,3 +369,89 @@ async fn malformed_records_are_reported_and_valid_ones_stored() {
     assert_eq!(codes, ["G0", "G2"]);
     hub.stop().await;
 }
+
+#[tokio::test]
+async fn replaced_outbox_stops_instead_of_dropping_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::create(&dir.path().join("certs"), &["01"]).unwrap();
+    let hub = start_hub(hub_config(&pki, dir.path())).await.unwrap();
+    let first = write_agent_config(&dir.path().join("first"), &pki, "01", &hub.url()).unwrap();
+    let records = |prefix: &str| {
+        let list = (0..5)
+            .map(|i| {
+                dossier(
+                    &format!("{prefix}{i}"),
+                    "00004",
+                    2,
+                    4,
+                    "20261001080000",
+                    "",
+                    "",
+                )
+            })
+            .collect();
+        envelope(list)
+    };
+    let first_file = dir.path().join("first.json");
+    std::fs::write(&first_file, records("A").to_string()).unwrap();
+    assert!(
+        agent(&["ingest", first_file.to_str().unwrap()], &first)
+            .await
+            .status
+            .success()
+    );
+    assert!(
+        agent(&["run", "--until-drained"], &first)
+            .await
+            .status
+            .success()
+    );
+
+    // A second, new outbox for the same locality numbers its rows from 1 again.
+    let second = write_agent_config(&dir.path().join("second"), &pki, "01", &hub.url()).unwrap();
+    let second_file = dir.path().join("second.json");
+    std::fs::write(&second_file, records("B").to_string()).unwrap();
+    assert!(
+        agent(&["ingest", second_file.to_str().unwrap()], &second)
+            .await
+            .status
+            .success()
+    );
+    let run = agent(&["run", "--until-drained"], &second).await;
+
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert!(
+        !run.status.success(),
+        "the agent resumed after another outbox's watermark"
+    );
+    assert!(stderr.contains("another outbox"), "{stderr}");
+    let status = agent(&["status"], &second).await;
+    assert!(
+        stdout(&status).contains("backlog:         5"),
+        "{}",
+        stdout(&status)
+    );
+    let (rows, _) = chiso_tests::hub_count_distinct(&hub.store, "01").unwrap();
+    assert_eq!(rows, 5, "only the first outbox's records are at the hub");
+    hub.stop().await;
+}
+
+#[tokio::test]
+async fn certificate_of_another_locality_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::create(&dir.path().join("certs"), &["01", "79"]).unwrap();
+    let hub = start_hub(hub_config(&pki, dir.path())).await.unwrap();
+    let config = write_agent_config(&dir.path().join("agent"), &pki, "79", &hub.url()).unwrap();
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("agent-79", "agent-01");
+    std::fs::write(&config, text).unwrap();
+
+    let run = agent(&["run", "--until-drained"], &config).await;
+
+    let stderr = String::from_utf8_lossy(&run.stderr).into_owned();
+    assert!(!run.status.success());
+    assert!(stderr.contains("spiffe://chiso/agent/01"), "{stderr}");
+    assert!(stderr.contains("locality = 79"), "{stderr}");
+    hub.stop().await;
+}

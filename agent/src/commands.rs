@@ -83,11 +83,34 @@ fn open_outbox(config: &Config) -> anyhow::Result<Outbox> {
 /// when asked. A damaged outbox stops the agent before anything runs.
 pub(crate) fn run(config_path: &Path, until_drained: bool) -> anyhow::Result<ExitCode> {
     let config = Config::load(config_path)?;
+    check_certificate_locality(&config)?;
     let settings = PushSettings::from_config(&config, until_drained)?;
     let outbox = open_outbox(&config)?;
     outbox.check_integrity()?;
     chiso_agent::install_crypto_provider();
     runtime()?.block_on(run_agent(config, settings, Arc::new(Mutex::new(outbox))))
+}
+
+/// Refuses a certificate whose identity names another locality than the configuration, before
+/// anything is sent: the hub would bind the stream to the certificate's locality.
+fn check_certificate_locality(config: &Config) -> anyhow::Result<()> {
+    let pem = std::fs::read_to_string(&config.tls.cert)
+        .with_context(|| format!("cannot read certificate {}", config.tls.cert.display()))?;
+    let info = chiso_certs::read_identity(&pem)?;
+    let expected = chiso_proto::identity::Identity::Agent(config.locality.clone());
+    match info.identity {
+        Some(identity) if identity == expected => Ok(()),
+        Some(identity) => anyhow::bail!(
+            "certificate {} names {identity}, but the configuration says locality = {}; use the certificate issued for {}",
+            config.tls.cert.display(),
+            config.locality,
+            expected
+        ),
+        None => anyhow::bail!(
+            "certificate {} carries no spiffe://chiso/agent/ identity; issue one with chiso-certs issue-agent",
+            config.tls.cert.display()
+        ),
+    }
 }
 
 async fn run_agent(

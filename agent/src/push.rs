@@ -88,6 +88,31 @@ pub enum PushError {
         /// The outbox's highest sequence number.
         local_seq: u64,
     },
+    /// The hub holds a watermark for this locality, but this outbox has never been
+    /// acknowledged by the hub, so the watermark came from another outbox file. Resuming after
+    /// it would settle rows the hub never received.
+    #[error(
+        "the hub has committed sequence {hub_seq} for locality {locality} from another outbox, and this outbox ({path}) has never been acknowledged by the hub; resuming would drop its rows up to {hub_seq}. Restore the outbox file this agent used before, or move the other agent's outbox here"
+    )]
+    ForeignWatermark {
+        /// The agent's locality.
+        locality: String,
+        /// The hub's watermark.
+        hub_seq: u64,
+        /// The outbox file.
+        path: String,
+    },
+    /// The hub bound the stream to another locality than the configured one, because the
+    /// certificate names another locality.
+    #[error(
+        "the hub identified this agent as locality {certificate} from its certificate, but the configuration says locality = {configured}; use the certificate issued for {configured}"
+    )]
+    LocalityMismatch {
+        /// The configured locality.
+        configured: String,
+        /// The locality in the certificate, as the hub read it.
+        certificate: String,
+    },
 }
 
 impl PushError {
@@ -371,6 +396,13 @@ async fn session(
             )));
         }
     };
+    if welcome.locality != locality {
+        return Err(PushError::LocalityMismatch {
+            configured: locality.to_string(),
+            certificate: welcome.locality,
+        });
+    }
+    check_outbox_linked(outbox, locality, welcome.last_committed_seq).await?;
     if welcome.last_committed_seq > stats.last_seq {
         return Err(PushError::SequenceBehindHub {
             locality: locality.to_string(),
@@ -532,6 +564,36 @@ async fn closed_reason(
         Ok(Some(status)) => PushError::Status(status),
         _ => PushError::Protocol("the hub closed the request stream".into()),
     }
+}
+
+/// Outbox meta key set once the hub has acknowledged this outbox.
+const LINKED_META: &str = "hub_linked";
+
+/// Refuses a hub watermark that this outbox cannot have produced: a nonzero watermark seen by
+/// an outbox the hub never acknowledged belongs to another outbox file of the same locality.
+async fn check_outbox_linked(
+    outbox: &SharedOutbox,
+    locality: &str,
+    hub_seq: u64,
+) -> Result<(), PushError> {
+    let (linked, path) = blocking(outbox, |outbox| {
+        Ok((
+            outbox.meta(LINKED_META)?.is_some(),
+            outbox.path().display().to_string(),
+        ))
+    })
+    .await?;
+    if linked {
+        return Ok(());
+    }
+    if hub_seq > 0 {
+        return Err(PushError::ForeignWatermark {
+            locality: locality.to_string(),
+            hub_seq,
+            path,
+        });
+    }
+    blocking(outbox, |outbox| outbox.set_meta(LINKED_META, "1")).await
 }
 
 async fn send(sender: &mpsc::Sender<PushRequest>, msg: RequestMsg) -> Result<(), PushError> {
