@@ -39,7 +39,7 @@ WHERE ledger.kind = ?1";
 impl Outbox {
     /// Returns the digests of every unit-day from `first_day` to `last_day` (`yyyymmdd`, both
     /// included) that has records, and of each unit-day in `extra`, even an empty one. Returns
-    /// `None` when records are pending, because the hub cannot hold them yet.
+    /// `None` when records are pending, because the hub cannot have stored them yet.
     pub fn day_digests(
         &mut self,
         first_day: u32,
@@ -155,7 +155,7 @@ fn add_row(
     Ok(())
 }
 
-/// Reads a `yyyymmdd` day column; intake writes only days of years 2000 to 2099.
+/// Reads a `yyyymmdd` day column. Intake writes only days of years 2000 to 2099.
 pub(super) fn get_day(row: &Row<'_>, index: usize) -> rusqlite::Result<u32> {
     let value: i64 = row.get(index)?;
     u32::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(index, value))

@@ -16,9 +16,9 @@ pub struct GapDay {
     pub unit_code: String,
     /// Vietnam day of receipt, as `yyyymmdd`.
     pub day: u32,
-    /// Records the agent expects the hub to hold.
+    /// Records the agent expects the hub to store.
     pub agent_count: u64,
-    /// Records the hub holds.
+    /// Records the hub stores.
     pub hub_count: u64,
     /// Records queued again at the last check.
     pub resent: u64,
@@ -39,7 +39,7 @@ pub struct ReexportKey {
     pub unit_code: String,
     /// Vietnam day of receipt, as `yyyymmdd`.
     pub day: u32,
-    /// The version the ledger holds.
+    /// The version in the ledger.
     pub version: u64,
     /// When it was first listed, in Unix milliseconds.
     pub reported_at_ms: i64,

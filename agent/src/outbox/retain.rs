@@ -3,7 +3,7 @@
 //! the record again. [`Outbox::settle`] copies each settled row here in its own transaction, so
 //! a record leaves the outbox and enters `retained` atomically. A record the hub rejected is kept
 //! without payload and marked, so that digests leave it out. Such a row is never pruned, because
-//! digests need it for as long as its version is the newest. `retained` holds one row per key, for its
+//! digests need it for as long as its version is the newest. `retained` contains one row per key, for its
 //! newest acknowledged version.
 //!
 //! A record the hub lacks whose payload is gone (past retention, or acknowledged before this

@@ -316,7 +316,7 @@ fn add_stored_row(
     Ok(())
 }
 
-/// Reads a `yyyymmdd` day column; the store writes only days of years 2000 to 2099.
+/// Reads a `yyyymmdd` day column. The store writes only days of years 2000 to 2099.
 pub(super) fn get_day(row: &Row<'_>, index: usize) -> rusqlite::Result<u32> {
     let value: i64 = row.get(index)?;
     u32::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(index, value))
