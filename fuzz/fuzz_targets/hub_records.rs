@@ -72,7 +72,10 @@ fuzz_target!(|data: &[u8]| {
         record.seq = record.seq.saturating_add(base).min(i64::MAX as u64);
     }
     let records = batch.records.len();
-    match harness.runtime.block_on(harness.store.apply_batch("01", batch)) {
+    match harness
+        .runtime
+        .block_on(harness.store.apply_batch("01", batch))
+    {
         Ok(ack) => {
             let settled = ack.stored as usize + ack.unchanged as usize + ack.rejections.len();
             assert_eq!(settled, records);
