@@ -41,7 +41,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-/// Why a push session or the loop stopped.
+/// Failure of a push session or of the push loop.
 #[derive(Debug, thiserror::Error)]
 pub enum PushError {
     /// A TLS file could not be read.
@@ -55,7 +55,7 @@ pub enum PushError {
     /// The connection or the stream failed; the loop retries.
     #[error("transport error: {0}")]
     Transport(#[from] tonic::transport::Error),
-    /// The hub answered with an error status; the loop retries.
+    /// An error status returned by the hub; the loop retries.
     #[error("hub returned {}: {}", .0.code(), .0.message())]
     Status(#[from] tonic::Status),
     /// The hub broke the protocol; the loop retries.
@@ -129,7 +129,7 @@ impl PushError {
     }
 }
 
-/// How a session ended without error.
+/// Reason a session ended without error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionEnd {
     /// The outbox was empty and the caller asked to stop then.

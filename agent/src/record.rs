@@ -11,7 +11,7 @@ pub struct RecordOutcome {
     pub result: Result<Dossier, RecordError>,
 }
 
-/// Why an input record was rejected at intake.
+/// Rejection of an input record at intake.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RecordError {
     /// The record's key (MaHoSo) when it could be read.
@@ -20,7 +20,7 @@ pub struct RecordError {
     pub code: RejectCode,
     /// The field at fault, in the portal's naming, or `record` for the record as a whole.
     pub field: String,
-    /// What is wrong, naming the value and the fix.
+    /// Description of the fault, naming the value and the fix.
     pub message: String,
     /// The record as JSON with every personal field removed, kept so an operator can see it.
     pub sanitized_json: String,

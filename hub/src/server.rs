@@ -29,7 +29,7 @@ const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// Time a client has to reply to a ping.
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// Why the server could not start or stopped.
+/// Failure that kept the server from starting or stopped it.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     /// The TLS files could not be loaded at start.

@@ -67,7 +67,7 @@ pub enum CatalogueError {
         line: u64,
         /// The offending code.
         code: String,
-        /// What is wrong with it.
+        /// Description of the fault.
         reason: &'static str,
     },
 }

@@ -27,7 +27,7 @@ pub struct Invalid {
     pub code: RejectCode,
     /// The field at fault, in the portal's naming.
     pub field: &'static str,
-    /// What is wrong, naming the value and the fix.
+    /// Description of the fault, naming the value and the fix.
     pub message: String,
 }
 
