@@ -319,6 +319,8 @@ fn any_dossier() -> impl Strategy<Value = Dossier> {
         paid_online: flags[3],
         fee_bearing: flags[4],
         applicant_type: enums.2,
+        personal_storage: flags[0] && flags[1],
+        population_data: flags[2] && flags[3],
     })
 }
 
@@ -428,7 +430,8 @@ fn store_apply_rejects_every_bad_record() {
                         && check_unit(UnitCatalogue::official(), &dossier.unit_code, "01").is_ok()
                         && oracle_valid(dossier)
                 }
-                None => false,
+                // Only dossiers are generated here; the other kinds have their own rule tests.
+                Some(_) | None => false,
             };
             match rejection {
                 Some(rejection) => {

@@ -9,6 +9,7 @@ use chiso_agent::intake::IntakeSettings;
 use chiso_agent::outbox::{Outbox, OutboxLimits, ResendSelection};
 use chiso_agent::push::{self, PushSettings, SessionEnd, SharedOutbox};
 use chiso_agent::{http, intake, sample, scores};
+use chiso_proto::record::Kind;
 use chiso_proto::units::UnitCatalogue;
 use chiso_proto::vntime::{Month, parse_portal_datetime};
 use std::path::{Path, PathBuf};
@@ -37,6 +38,32 @@ pub(crate) struct ScoresArgs {
     json: Option<PathBuf>,
 }
 
+/// Options of `chiso-agent explain`.
+#[derive(clap::Args)]
+pub(crate) struct ExplainArgs {
+    /// Agent configuration file (TOML).
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Indicator or part id of the hub's catalogue, such as DOSSIER_ON_TIME.
+    #[arg(long)]
+    indicator: String,
+    /// Period: 2026-10, 2026-Q4, 2026-H2 or 2026; defaults to the current month.
+    #[arg(long)]
+    period: Option<String>,
+    /// Unit code: the locality (default) or one of its communes.
+    #[arg(long)]
+    unit: Option<String>,
+    /// Which side of the fraction to list.
+    #[arg(long, value_parser = ["numerator", "denominator"], default_value = "denominator")]
+    side: String,
+    /// Records per page, 1 to 1000.
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    /// The page token printed after the previous page.
+    #[arg(long)]
+    page_token: Option<String>,
+}
+
 /// Options of `chiso-agent sample`.
 #[derive(clap::Args)]
 pub(crate) struct SampleArgs {
@@ -55,9 +82,17 @@ pub(crate) struct SampleArgs {
     /// Nothing finishes after this time (yyyyMMddHHmmss, Vietnam time); defaults to the end of the month.
     #[arg(long)]
     as_of: Option<String>,
+    /// Record kind written to --out: dossier (the default), procedure, feedback, rating or
+    /// step. The other kinds are drawn from the dossiers of the same options, so they match.
+    #[arg(long, conflicts_with = "out_dir", value_parser = parse_kind)]
+    kind: Option<Kind>,
     /// Output file.
+    #[arg(long, required_unless_present = "out_dir", conflicts_with = "out_dir")]
+    out: Option<PathBuf>,
+    /// Write every kind into this folder instead: dossiers.json, procedures.json,
+    /// feedback.json, ratings.json and steps.json.
     #[arg(long)]
-    out: PathBuf,
+    out_dir: Option<PathBuf>,
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -218,8 +253,24 @@ async fn wait_for_signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
-/// Stores files in the outbox and prints a summary per file and each rejected record.
-pub(crate) fn ingest(config_path: &Path, files: &[PathBuf]) -> anyhow::Result<ExitCode> {
+/// Reads a record kind named on the command line.
+pub(crate) fn parse_kind(name: &str) -> Result<Kind, String> {
+    Kind::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Kind::ALL.into_iter().map(Kind::as_str).collect();
+        format!(
+            "unknown record kind {name:?}; use one of {}",
+            names.join(", ")
+        )
+    })
+}
+
+/// Stores files in the outbox and prints a summary per file and each rejected record. `kind`
+/// is the kind every file must contain, or `None` to take each envelope's.
+pub(crate) fn ingest(
+    config_path: &Path,
+    files: &[PathBuf],
+    kind: Option<Kind>,
+) -> anyhow::Result<ExitCode> {
     let config = Config::load(config_path)?;
     let mut outbox = open_outbox(&config)?;
     let context = IntakeContext {
@@ -230,7 +281,9 @@ pub(crate) fn ingest(config_path: &Path, files: &[PathBuf]) -> anyhow::Result<Ex
 
     let mut any_rejected = false;
     for file in files {
-        let summary = match intake::ingest_file(&mut outbox, file, &context) {
+        let input = intake::read_file(file, kind, &context)?;
+        let file_kind = input.kind;
+        let summary = match intake::store(&mut outbox, input) {
             Ok(summary) => summary,
             Err(error) if error.is_full() => {
                 eprintln!("{}: refused, nothing of it stored: {error}", file.display());
@@ -239,7 +292,7 @@ pub(crate) fn ingest(config_path: &Path, files: &[PathBuf]) -> anyhow::Result<Ex
             Err(error) => return Err(error.into()),
         };
         println!(
-            "{}: {} records, {} new, {} changed, {} unchanged, {} rejected",
+            "{} ({file_kind}): {} records, {} new, {} changed, {} unchanged, {} rejected",
             file.display(),
             summary.records,
             summary.stored_new,
@@ -285,6 +338,34 @@ pub(crate) fn scores(args: &ScoresArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot write {}", path.display()))?;
         println!("wrote {}", path.display());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Lists the records behind one figure of the locality's scorecard, a page at a time.
+pub(crate) fn explain(args: &ExplainArgs) -> anyhow::Result<ExitCode> {
+    use chiso_proto::v1::{ExplainRequest, FractionSide};
+    let config = Config::load(&args.config)?;
+    let settings = PushSettings::from_config(&config, true)?;
+    chiso_agent::install_crypto_provider();
+    let side = if args.side == "numerator" {
+        FractionSide::Numerator
+    } else {
+        FractionSide::Denominator
+    };
+    let request = ExplainRequest {
+        unit_code: args.unit.clone().unwrap_or_else(|| config.locality.clone()),
+        period: args.period.clone().unwrap_or_default(),
+        indicator_id: args.indicator.clone(),
+        side: side as i32,
+        as_of: 0,
+        limit: args.limit,
+        page_token: args.page_token.clone().unwrap_or_default(),
+    };
+    let response = runtime()?.block_on(async {
+        let channel = push::connect(&settings.hub_url, settings.tls.clone()).await?;
+        anyhow::Ok(scores::fetch_explain(channel, request).await?)
+    })?;
+    print!("{}", scores::render_explain(&response));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -348,9 +429,10 @@ pub(crate) fn rejects(config_path: &Path, limit: usize) -> anyhow::Result<ExitCo
             (None, None) => row.source.clone(),
         };
         println!(
-            "{} {} {} [{}] {}: {}",
+            "{} {} {} {} [{}] {}: {}",
             row.origin,
             place,
+            row.kind.as_deref().unwrap_or("-"),
             row.key.as_deref().unwrap_or("-"),
             row.code,
             row.field,
@@ -360,11 +442,20 @@ pub(crate) fn rejects(config_path: &Path, limit: usize) -> anyhow::Result<ExitCo
     Ok(ExitCode::SUCCESS)
 }
 
-/// Queues hub-rejected records again from their kept payloads.
-pub(crate) fn resend(config_path: &Path, key: Option<&str>) -> anyhow::Result<ExitCode> {
+/// Queues hub-rejected records again from their kept payloads: those of `key` (of `kind` when
+/// given), or all.
+pub(crate) fn resend(
+    config_path: &Path,
+    key: Option<&str>,
+    kind: Option<Kind>,
+) -> anyhow::Result<ExitCode> {
     let config = Config::load(config_path)?;
     let mut outbox = open_outbox(&config)?;
-    let selection = key.map_or(ResendSelection::All, ResendSelection::Key);
+    let selection = match (key, kind) {
+        (Some(key), Some(kind)) => ResendSelection::KindKey(kind, key),
+        (Some(key), None) => ResendSelection::Key(key),
+        (None, _) => ResendSelection::All,
+    };
     let summary = outbox.resend_rejected(selection)?;
     println!("queued again:    {}", summary.requeued);
     println!(
@@ -392,8 +483,27 @@ pub(crate) fn sample(args: &SampleArgs) -> anyhow::Result<ExitCode> {
         seed: args.seed,
         as_of,
     };
-    let written = sample::write_sample(&spec, UnitCatalogue::official(), &args.out)?;
-    println!("wrote {written} dossiers to {}", args.out.display());
+    let catalogue = UnitCatalogue::official();
+    if let Some(dir) = &args.out_dir {
+        for (kind, path, records) in sample::write_sample_set(&spec, catalogue, dir)? {
+            println!("wrote {records} {kind} records to {}", path.display());
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let out = args
+        .out
+        .as_ref()
+        .context("give --out FILE or --out-dir FOLDER")?;
+    match args.kind.unwrap_or(Kind::Dossier) {
+        Kind::Dossier => {
+            let written = sample::write_sample(&spec, catalogue, out)?;
+            println!("wrote {written} dossiers to {}", out.display());
+        }
+        kind => {
+            let written = sample::write_sample_kind(&spec, kind, catalogue, out)?;
+            println!("wrote {written} {kind} records to {}", out.display());
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

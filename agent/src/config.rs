@@ -43,7 +43,7 @@ pub const DEFAULT_RETENTION_DAYS: u32 = 35;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Province code this agent serves; must match the URI SAN of its certificate.
+    /// Province or ministry code this agent serves; must match the URI SAN of its certificate.
     pub locality: String,
     /// Hub address, `https://host:port`.
     #[serde(default = "default_hub_url")]
@@ -245,15 +245,14 @@ impl Config {
 
     /// Checks every value; called by [`Config::load`] and again after command-line overrides.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        // TODO: the agent checks units against the built-in catalogue only, so the units a hub
+        // adds with its units_file are rejected at intake until the agent can load that file.
         let catalogue = chiso_proto::units::UnitCatalogue::official();
-        let is_province = catalogue
-            .get(&self.locality)
-            .is_some_and(|unit| unit.province_code == self.locality);
-        if !is_province {
+        if !catalogue.is_locality(&self.locality) {
             return Err(invalid(
                 "locality",
                 &self.locality,
-                "must be a two-digit province code of the 2025 unit catalogue, such as \"01\"",
+                "must be a province code of the 2025 unit catalogue, such as \"01\", or a ministry code, such as \"BTC\"",
             ));
         }
 
@@ -310,7 +309,7 @@ impl Config {
                     "agency_map",
                     &format!("{agency} = {code}"),
                     &format!(
-                        "the target must be this locality ({}) or one of its communes in the 2025 unit catalogue",
+                        "the target must be this locality ({}) or one of its units in the unit catalogue",
                         self.locality
                     ),
                 ));
@@ -455,6 +454,24 @@ mod tests {
         assert_eq!(config.tls.cert, dir.path().join("a.crt"));
         assert_eq!(config.push.batch_records, DEFAULT_BATCH_RECORDS);
         assert_eq!(config.server_name(), "localhost");
+    }
+
+    #[test]
+    fn ministry_locality_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!("locality = \"BTC\"\n[agency_map]\n\"G01\" = \"BTC\"\n{TLS}");
+        let config = Config::load(&write(dir.path(), &text)).unwrap();
+        assert_eq!(config.locality, "BTC");
+
+        let foreign = format!("locality = \"BTC\"\n[agency_map]\n\"H26\" = \"00004\"\n{TLS}");
+        let message = Config::load(&write(dir.path(), &foreign))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("H26 = 00004"), "{message}");
+        let unknown = Config::load(&write(dir.path(), &format!("locality = \"BXYZ\"\n{TLS}")))
+            .unwrap_err()
+            .to_string();
+        assert!(unknown.contains("\"BTC\""), "{unknown}");
     }
 
     #[test]

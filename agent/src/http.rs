@@ -1,6 +1,8 @@
-//! The HTTP intake served by `chiso-agent run`: `POST /v1/dossiers` takes a body in the same
-//! national JSON as the input files (a `DongBoHoSoMC` envelope, an array, or JSON Lines) and
-//! responds only after the outbox transaction has committed.
+//! The HTTP intake served by `chiso-agent run`. `POST /v1/dossiers`, `/v1/procedures`,
+//! `/v1/feedback`, `/v1/ratings` and `/v1/steps` each take a body of that record kind in the same
+//! JSON as the input files (an envelope, an array, or JSON Lines). They respond only after the
+//! outbox transaction has committed. An envelope whose `service` names another kind than the
+//! route's is rejected whole with 400.
 //!
 //! Responses: 200 with the ingest summary as JSON once the records are durable (records rejected at
 //! intake are listed in it, the valid ones are stored all the same); 400 when the body is not in
@@ -9,6 +11,7 @@
 //! the sender must send the same body again later; 500 on any other outbox failure. The listener
 //! speaks plain HTTP, so the configuration allows it only on loopback unless told otherwise.
 
+use crate::dvcqg::route_of;
 use crate::intake::{self, IntakeError, IntakeSettings};
 use crate::outbox::{IngestSummary, OutboxError};
 use crate::push::SharedOutbox;
@@ -18,15 +21,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use chiso_proto::record::Kind;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-/// Path of the dossier intake.
-pub const ROUTE: &str = "/v1/dossiers";
-/// Source name recorded for HTTP input in the outbox (`input_files`, `rejected`).
-pub const SOURCE_NAME: &str = "http:POST /v1/dossiers";
 /// Largest body accepted, in bytes.
 ///
 /// NOTE: a guess covering one day's export of a large province (about 1.5 KB per record in the
@@ -62,10 +62,21 @@ pub fn router(outbox: SharedOutbox, settings: IntakeSettings) -> Router {
         outbox,
         settings: Arc::new(settings),
     };
-    Router::new()
-        .route(ROUTE, post(post_dossiers))
+    let mut router = Router::new();
+    for kind in Kind::ALL {
+        let handler =
+            move |State(state): State<AppState>, body: Bytes| post_records(state, kind, body);
+        router = router.route(route_of(kind), post(handler));
+    }
+    router
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// Returns the source name recorded for HTTP input of a kind in the outbox (`input_files`,
+/// `rejected`), such as `http:POST /v1/ratings`.
+pub fn source_name(kind: Kind) -> String {
+    format!("http:POST {}", route_of(kind))
 }
 
 /// Serves the intake on `listener` until `shutdown` turns true, then finishes open requests.
@@ -78,7 +89,8 @@ pub async fn serve(
     let addr = listener
         .local_addr()
         .map_or_else(|_| "?".to_string(), |addr| addr.to_string());
-    tracing::info!(%addr, route = ROUTE, "HTTP intake listening");
+    let routes: Vec<&str> = Kind::ALL.into_iter().map(route_of).collect();
+    tracing::info!(%addr, routes = %routes.join(" "), "HTTP intake listening");
     let stop = async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     };
@@ -93,19 +105,20 @@ pub async fn serve(
     Ok(())
 }
 
-async fn post_dossiers(State(state): State<AppState>, body: Bytes) -> Response {
+async fn post_records(state: AppState, kind: Kind, body: Bytes) -> Response {
     let bytes = body.len();
     let work = tokio::task::spawn_blocking(move || {
         // A full outbox refuses before the body is parsed.
         lock(&state.outbox).check_room()?;
-        let input = intake::parse_bytes(SOURCE_NAME.to_string(), &body, &state.settings.context())?;
+        let context = state.settings.context();
+        let input = intake::parse_bytes(source_name(kind), &body, Some(kind), &context)?;
         intake::store(&mut lock(&state.outbox), input)
     });
     match work.await {
         Ok(Ok(summary)) => (StatusCode::OK, Json(summary_json(&summary))).into_response(),
-        Ok(Err(error)) => error_response(&error, bytes),
+        Ok(Err(error)) => error_response(&error, kind, bytes),
         Err(join) => {
-            tracing::error!(bytes, error = %join, "HTTP intake task failed");
+            tracing::error!(kind = kind.as_str(), bytes, error = %join, "HTTP intake task failed");
             error_body(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "the intake task failed; send the body again",
@@ -120,7 +133,7 @@ fn lock(outbox: &SharedOutbox) -> std::sync::MutexGuard<'_, crate::outbox::Outbo
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn error_response(error: &IntakeError, bytes: usize) -> Response {
+fn error_response(error: &IntakeError, kind: Kind, bytes: usize) -> Response {
     let message = error.to_string();
     let (status, retry_after) = match error {
         IntakeError::Format { .. } | IntakeError::Read { .. } => (StatusCode::BAD_REQUEST, None),
@@ -132,10 +145,11 @@ fn error_response(error: &IntakeError, bytes: usize) -> Response {
         }
         IntakeError::Outbox(_) => (StatusCode::INTERNAL_SERVER_ERROR, None),
     };
+    let kind = kind.as_str();
     if status == StatusCode::INTERNAL_SERVER_ERROR {
-        tracing::error!(bytes, error = %message, "HTTP intake could not store a body");
+        tracing::error!(kind, bytes, error = %message, "HTTP intake could not store a body");
     } else {
-        tracing::warn!(bytes, status = status.as_u16(), error = %message, "HTTP intake refused a body");
+        tracing::warn!(kind, bytes, status = status.as_u16(), error = %message, "HTTP intake refused a body");
     }
     let mut response = error_body(status, &message);
     if let Some(seconds) = retry_after {
@@ -184,11 +198,16 @@ mod tests {
     use std::sync::Mutex;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    /// Sends one request over a new connection and returns the status, the headers and the body.
+    /// Sends one request to `/v1/dossiers` over a new connection and returns the status, the
+    /// headers and the body.
     async fn post(addr: std::net::SocketAddr, body: &str) -> (u16, String, Value) {
+        post_to(addr, route_of(Kind::Dossier), body).await
+    }
+
+    async fn post_to(addr: std::net::SocketAddr, route: &str, body: &str) -> (u16, String, Value) {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let request = format!(
-            "POST {ROUTE} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            "POST {route} HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
             body.len()
         );
         stream.write_all(request.as_bytes()).await.unwrap();
@@ -285,6 +304,62 @@ mod tests {
 
         outbox.lock().unwrap().settle(u64::MAX, &[]).unwrap();
         let (status, _, summary) = post(addr, &format!("[{}]", record("A-3"))).await;
+        assert_eq!(status, 200);
+        assert_eq!(summary["stored_new"], 1);
+    }
+
+    fn rating(code: &str) -> String {
+        format!(
+            r#"{{"MaDanhGia":"{code}","MaHoSo":"A-1","MaDonVi":"01","NgayDanhGia":"20261003100000","MucDoHaiLong":"5","NguoiDanhGia":"Nguyễn Văn A"}}"#
+        )
+    }
+
+    #[tokio::test]
+    async fn each_kind_has_its_route() {
+        let (_dir, outbox, addr) = start(OutboxLimits::default()).await;
+        let (status, _, summary) = post_to(
+            addr,
+            "/v1/ratings",
+            &format!("[{}, {}]", rating("DG-1"), rating("DG-2")),
+        )
+        .await;
+        assert_eq!(status, 200, "{summary}");
+        assert_eq!(summary["stored_new"], 2);
+        let batch = outbox.lock().unwrap().pending_batch(0, 10).unwrap();
+        assert!(
+            batch.iter().all(|record| matches!(
+                record.body,
+                Some(chiso_proto::v1::record::Body::Rating(_))
+            )),
+            "{batch:?}"
+        );
+
+        // A rating sent to the dossier route is read as a dossier, and rejected as one.
+        let (status, _, summary) = post(addr, &format!("[{}]", rating("DG-3"))).await;
+        assert_eq!(status, 200);
+        assert_eq!(summary["rejected"][0]["field"], "MaTTHC");
+
+        for kind in Kind::ALL {
+            let (status, _, _) = post_to(addr, route_of(kind), "[]").await;
+            assert_eq!(status, 200, "{}", route_of(kind));
+        }
+    }
+
+    #[tokio::test]
+    async fn envelope_of_other_kind_gets_400() {
+        let (_dir, outbox, addr) = start(OutboxLimits::default()).await;
+        let body = format!(
+            r#"{{"service": "DongBoDanhGiaHaiLong", "madonvi": "01", "data": [{}]}}"#,
+            rating("DG-1")
+        );
+        let (status, _, answer) = post_to(addr, "/v1/feedback", &body).await;
+        assert_eq!(status, 400);
+        let message = answer["error"].as_str().unwrap();
+        assert!(message.contains("DongBoDanhGiaHaiLong"), "{message}");
+        assert!(message.contains("/v1/ratings"), "{message}");
+        assert_eq!(outbox.lock().unwrap().stats().unwrap().backlog, 0);
+
+        let (status, _, summary) = post_to(addr, "/v1/ratings", &body).await;
         assert_eq!(status, 200);
         assert_eq!(summary["stored_new"], 1);
     }

@@ -2,6 +2,12 @@
 //! and moved to `done/` only after its records have committed. A file that cannot be read or is
 //! not in an accepted shape moves to `failed/`, with a `<name>.error.txt` beside it.
 //!
+//! A file in the inbox itself contains the kind its envelope's `service` names, or dossiers. A
+//! file in a kind's subfolder (`dossiers/`, `procedures/`, `feedback/`, `ratings/`, `steps/`)
+//! contains that kind, so bare arrays and JSON Lines of any kind can be dropped there. An
+//! envelope there that names another kind fails. Files of every folder move to the same `done/` and
+//! `failed/`.
+//!
 //! A file the outbox refuses because it is full stays where it is and is tried again at a later
 //! scan, so nothing is dropped. A crash between the commit and the move leaves the file in the
 //! inbox; the next scan ingests it again, which changes nothing, and moves it. Files are taken in
@@ -9,10 +15,12 @@
 //! still being written is not read half-way. Sources should still write under another name
 //! (such as `export.json.part`) and rename the file into place when it is complete.
 
+use crate::dvcqg::folder_of;
 use crate::intake::{self, IntakeError, IntakeSettings};
 use crate::log_limit::{DEFAULT_BURST, DEFAULT_PERIOD, LogLimiter};
 use crate::outbox::Outbox;
 use crate::push::SharedOutbox;
+use chiso_proto::record::Kind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
@@ -118,16 +126,33 @@ fn report(dir: &Path, summary: &ScanSummary, log_limit: &mut LogLimiter) {
     }
 }
 
-/// Creates the inbox and its `done/` and `failed/` subfolders if missing.
+/// Creates the inbox, its `done/` and `failed/` subfolders and one subfolder per record kind if
+/// missing.
 pub fn prepare(dir: &Path) -> Result<(), InboxError> {
-    for path in [dir.to_path_buf(), dir.join(DONE_DIR), dir.join(FAILED_DIR)] {
+    let kind_folders = Kind::ALL.into_iter().map(|kind| dir.join(folder_of(kind)));
+    let folders = [dir.to_path_buf(), dir.join(DONE_DIR), dir.join(FAILED_DIR)]
+        .into_iter()
+        .chain(kind_folders);
+    for path in folders {
         std::fs::create_dir_all(&path).map_err(|source| InboxError::Folder { path, source })?;
     }
     Ok(())
 }
 
-/// Takes in every ready `*.json` file of `dir` once, in name order. Stops at the first file the
-/// outbox could not store, leaving it and the later ones in place.
+/// Returns the folders scanned, each with the kind its files must contain: the inbox itself
+/// (`None`: the envelope decides), then each kind's subfolder.
+fn scanned_folders(dir: &Path) -> Vec<(PathBuf, Option<Kind>)> {
+    let kind_folders = Kind::ALL
+        .into_iter()
+        .map(|kind| (dir.join(folder_of(kind)), Some(kind)));
+    std::iter::once((dir.to_path_buf(), None))
+        .chain(kind_folders)
+        .collect()
+}
+
+/// Takes in every ready `*.json` file of `dir` and of its kind subfolders once, folder by folder
+/// and in name order within a folder. Stops at the first file the outbox could not store,
+/// leaving it and the later ones in place.
 pub fn scan_once(
     outbox: &SharedOutbox,
     dir: &Path,
@@ -135,30 +160,48 @@ pub fn scan_once(
     min_age: Duration,
 ) -> Result<ScanSummary, InboxError> {
     let mut summary = ScanSummary::default();
-    for path in ready_files(dir, min_age)? {
-        // A full outbox refuses before the file is read.
-        if let Err(error) = lock(outbox).check_room() {
-            summary.waiting = Some(error.to_string());
-            break;
+    for (folder, kind) in scanned_folders(dir) {
+        // A kind folder removed while the agent runs is skipped rather than fatal.
+        if kind.is_some() && !folder.is_dir() {
+            continue;
         }
-        let result = intake::read_file(&path, &intake_settings.context())
-            .and_then(|input| intake::store(&mut lock(outbox), input));
-        match result {
-            Ok(_) => {
-                move_into(&path, &dir.join(DONE_DIR), None);
-                summary.done += 1;
-            }
-            Err(error) if error.is_bad_input() => {
-                move_into(&path, &dir.join(FAILED_DIR), Some(&error));
-                summary.failed += 1;
-            }
-            Err(error) => {
-                summary.waiting = Some(error.to_string());
-                break;
+        for path in ready_files(&folder, min_age)? {
+            take_in(outbox, dir, &path, kind, intake_settings, &mut summary);
+            if summary.waiting.is_some() {
+                return Ok(summary);
             }
         }
     }
     Ok(summary)
+}
+
+/// Takes in one file and moves it, or records in `summary` why it waits.
+fn take_in(
+    outbox: &SharedOutbox,
+    dir: &Path,
+    path: &Path,
+    kind: Option<Kind>,
+    intake_settings: &IntakeSettings,
+    summary: &mut ScanSummary,
+) {
+    // A full outbox refuses before the file is read.
+    if let Err(error) = lock(outbox).check_room() {
+        summary.waiting = Some(error.to_string());
+        return;
+    }
+    let result = intake::read_file(path, kind, &intake_settings.context())
+        .and_then(|input| intake::store(&mut lock(outbox), input));
+    match result {
+        Ok(_) => {
+            move_into(path, &dir.join(DONE_DIR), None);
+            summary.done += 1;
+        }
+        Err(error) if error.is_bad_input() => {
+            move_into(path, &dir.join(FAILED_DIR), Some(&error));
+            summary.failed += 1;
+        }
+        Err(error) => summary.waiting = Some(error.to_string()),
+    }
 }
 
 fn lock(outbox: &SharedOutbox) -> std::sync::MutexGuard<'_, Outbox> {
@@ -302,7 +345,19 @@ mod tests {
         let reason =
             std::fs::read_to_string(inbox.join(FAILED_DIR).join("b.json.error.txt")).unwrap();
         assert!(reason.contains("invalid JSON"), "{reason}");
-        assert_eq!(names(&inbox), vec!["c.txt", "done", "failed"]);
+        assert_eq!(
+            names(&inbox),
+            vec![
+                "c.txt",
+                "done",
+                "dossiers",
+                "failed",
+                "feedback",
+                "procedures",
+                "ratings",
+                "steps"
+            ]
+        );
         assert_eq!(outbox.lock().unwrap().stats().unwrap().backlog, 1);
     }
 
@@ -343,5 +398,49 @@ mod tests {
         scan_once(&outbox, &inbox, &settings, Duration::ZERO).unwrap();
         assert_eq!(names(&inbox.join(DONE_DIR)), vec!["x.1.json", "x.json"]);
         assert_eq!(outbox.lock().unwrap().stats().unwrap().backlog, 2);
+    }
+
+    #[test]
+    fn kind_folders_give_the_kind() {
+        let (_dir, outbox, inbox, settings) = setup(OutboxLimits::default());
+        let feedback = r#"{"MaPAKN":"PAKN-1","MaDonVi":"01","NgayTiepNhan":"20261001090000"}"#;
+        // JSON Lines without an envelope: only the folder makes them feedback items.
+        std::fs::write(
+            inbox.join("feedback").join("pakn.json"),
+            format!("{feedback}\n{}\n", feedback.replace("PAKN-1", "PAKN-2")),
+        )
+        .unwrap();
+        // An envelope naming feedback in the ratings folder fails whole.
+        std::fs::write(
+            inbox.join("ratings").join("wrong.json"),
+            format!(r#"{{"service": "DongBoPAKN", "data": [{feedback}]}}"#),
+        )
+        .unwrap();
+        std::fs::write(inbox.join("a.json"), format!("[{}]", record("A-1"))).unwrap();
+
+        let summary = scan_once(&outbox, &inbox, &settings, Duration::ZERO).unwrap();
+        assert_eq!(
+            (summary.done, summary.failed, summary.waiting),
+            (2, 1, None)
+        );
+        assert_eq!(names(&inbox.join(DONE_DIR)), vec!["a.json", "pakn.json"]);
+        let reason =
+            std::fs::read_to_string(inbox.join(FAILED_DIR).join("wrong.json.error.txt")).unwrap();
+        assert!(reason.contains("--kind feedback"), "{reason}");
+        assert!(names(&inbox.join("feedback")).is_empty());
+
+        let kinds: Vec<&str> = outbox
+            .lock()
+            .unwrap()
+            .pending_batch(0, 10)
+            .unwrap()
+            .iter()
+            .map(|record| match &record.body {
+                Some(chiso_proto::v1::record::Body::Dossier(_)) => "dossier",
+                Some(chiso_proto::v1::record::Body::Feedback(_)) => "feedback",
+                other => panic!("unexpected record {other:?}"),
+            })
+            .collect();
+        assert_eq!(kinds, ["dossier", "feedback", "feedback"]);
     }
 }

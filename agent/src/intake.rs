@@ -1,4 +1,4 @@
-//! Intake of national-format input, from a file or an HTTP body: parse every record, then
+//! Intake of JSON input of any record kind, from a file or an HTTP body: parse every record, then
 //! commit the outcome to the outbox in one transaction. An input is recorded as ingested only in
 //! that same transaction, so a crash before the commit leaves nothing behind and the input is
 //! read again whole. Parsing happens before the outbox is touched, so callers that share the
@@ -7,7 +7,9 @@
 use crate::dvcqg::{self, FormatError, IntakeContext};
 use crate::outbox::{IngestSummary, Outbox, OutboxError};
 use crate::record::RecordOutcome;
+use chiso_proto::record::Kind;
 use chiso_proto::units::UnitCatalogue;
+use chiso_proto::v1::record::Body;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -56,8 +58,10 @@ pub struct ParsedInput {
     pub source: String,
     /// SHA-256 of its bytes, in hex.
     pub sha256: String,
+    /// The kind of every record of the input.
+    pub kind: Kind,
     /// One outcome per record, in input order.
-    pub outcomes: Vec<RecordOutcome>,
+    pub outcomes: Vec<RecordOutcome<Body>>,
 }
 
 /// The settings parsing needs, owned so that long-running intake tasks can keep them.
@@ -80,18 +84,21 @@ impl IntakeSettings {
     }
 }
 
-/// Parses input bytes that came from `source`.
+/// Parses input bytes that came from `source`. `kind` is the kind the caller expects, or `None`
+/// to take the envelope's `service` (dossiers when there is none).
 pub fn parse_bytes(
     source: String,
     bytes: &[u8],
+    kind: Option<Kind>,
     context: &IntakeContext,
 ) -> Result<ParsedInput, IntakeError> {
     let sha256 = hex::encode(Sha256::digest(bytes));
-    match dvcqg::parse_dossiers(bytes, context) {
-        Ok(outcomes) => Ok(ParsedInput {
+    match dvcqg::parse_records(bytes, kind, context) {
+        Ok(parsed) => Ok(ParsedInput {
             source,
             sha256,
-            outcomes,
+            kind: parsed.kind,
+            outcomes: parsed.outcomes,
         }),
         Err(error) => Err(IntakeError::Format {
             source_name: source,
@@ -100,13 +107,17 @@ pub fn parse_bytes(
     }
 }
 
-/// Reads and parses one file.
-pub fn read_file(path: &Path, context: &IntakeContext) -> Result<ParsedInput, IntakeError> {
+/// Reads and parses one file; `kind` as for [`parse_bytes`].
+pub fn read_file(
+    path: &Path,
+    kind: Option<Kind>,
+    context: &IntakeContext,
+) -> Result<ParsedInput, IntakeError> {
     let bytes = std::fs::read(path).map_err(|source| IntakeError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    parse_bytes(path.display().to_string(), &bytes, context)
+    parse_bytes(path.display().to_string(), &bytes, kind, context)
 }
 
 /// Commits a parsed input to the outbox.
@@ -114,6 +125,7 @@ pub fn store(outbox: &mut Outbox, input: ParsedInput) -> Result<IngestSummary, I
     let summary = outbox.ingest(&input.source, &input.sha256, input.outcomes)?;
     tracing::info!(
         source = %input.source,
+        kind = input.kind.as_str(),
         records = summary.records,
         stored_new = summary.stored_new,
         stored_changed = summary.stored_changed,
@@ -124,12 +136,13 @@ pub fn store(outbox: &mut Outbox, input: ParsedInput) -> Result<IngestSummary, I
     Ok(summary)
 }
 
-/// Reads, parses and stores one file of national-format dossiers.
+/// Reads, parses and stores one file; `kind` as for [`parse_bytes`].
 pub fn ingest_file(
     outbox: &mut Outbox,
     path: &Path,
+    kind: Option<Kind>,
     context: &IntakeContext,
 ) -> Result<IngestSummary, IntakeError> {
-    let input = read_file(path, context)?;
+    let input = read_file(path, kind, context)?;
     store(outbox, input)
 }

@@ -2,10 +2,12 @@
 //! them to chiso-hub over mutual TLS.
 //!
 //! - [`record`]: what intake produces for each input record, accepted or rejected.
-//! - [`dvcqg`]: the national portal's dossier JSON (`DongBoHoSoMC`), mapped to dossier records
-//!   with every personal field dropped.
+//! - [`dvcqg`]: the JSON input of every record kind (the portal's `DongBoHoSoMC` dossiers and
+//!   `CapNhatTienDoHoSoMC` steps, procedures, feedback, ratings), mapped to records with every
+//!   personal field dropped.
 //! - [`intake`]: reading a file into the outbox in one transaction.
-//! - [`http`]: the loopback HTTP intake (`POST /v1/dossiers`) served by `chiso-agent run`.
+//! - [`http`]: the loopback HTTP intake (`POST /v1/dossiers`, `/v1/procedures`, ...) served by
+//!   `chiso-agent run`.
 //! - [`inbox`]: the inbox folder watched by `chiso-agent run`.
 //! - [`log_limit`]: rate limits for the log lines of a repeating failure.
 //! - [`outbox`]: the SQLite outbox, ledger of accepted keys, and rejected records.
@@ -13,7 +15,7 @@
 //! - [`reconcile`]: completeness digests sent by the push loop, and the resending of gaps.
 //! - [`config`]: the agent's TOML configuration and its validation.
 //! - [`scores`]: fetching, printing and writing the locality's scorecard.
-//! - [`sample`]: a deterministic generator of sample dossier files in the national format.
+//! - [`sample`]: a deterministic generator of sample files of every record kind.
 
 pub mod config;
 pub mod dvcqg;

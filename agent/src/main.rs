@@ -26,7 +26,8 @@ enum Command {
         #[arg(long)]
         until_drained: bool,
     },
-    /// Store dossier files in the national portal's JSON format in the outbox.
+    /// Store files of dossiers, procedures, feedback items, ratings or processing steps in the
+    /// outbox (formats in docs/record-formats.md).
     ///
     /// Exit status: 0 when every record was stored or unchanged, 3 when some records were
     /// rejected (the valid ones are stored all the same), 4 when the outbox was full and a file
@@ -35,12 +36,19 @@ enum Command {
         /// Agent configuration file (TOML).
         #[arg(long, short)]
         config: PathBuf,
-        /// Files to read: a DongBoHoSoMC envelope, a JSON array, or JSON Lines.
+        /// Files to read: an envelope such as DongBoHoSoMC, a JSON array, or JSON Lines.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Record kind of every file: dossier, procedure, feedback, rating or step. Without it,
+        /// an envelope's service names the kind, and files without one contain dossiers.
+        #[arg(long, value_parser = commands::parse_kind)]
+        kind: Option<chiso_proto::record::Kind>,
     },
     /// Print the locality's scorecard and optionally write it as JSON.
     Scores(commands::ScoresArgs),
+    /// List the records behind one indicator's numerator or denominator, as the hub counted
+    /// them, so a figure of the scorecard can be checked record by record.
+    Explain(commands::ExplainArgs),
     /// Show the outbox backlog, the last acknowledgement and the certificate expiry.
     Status {
         /// Agent configuration file (TOML).
@@ -62,14 +70,20 @@ enum Command {
         /// Agent configuration file (TOML).
         #[arg(long, short)]
         config: PathBuf,
-        /// Resend the rejected record with this key (dossier code).
+        /// Resend the rejected record with this key, as `chiso-agent rejects` lists it (a
+        /// dossier code, `unit/MaTTHC` for a procedure).
         #[arg(long, required_unless_present = "all", conflicts_with = "all")]
         key: Option<String>,
+        /// With --key, resend only the record of this kind: dossier, procedure, feedback,
+        /// rating or step.
+        #[arg(long, requires = "key", value_parser = commands::parse_kind)]
+        kind: Option<chiso_proto::record::Kind>,
         /// Resend every record the hub rejected.
         #[arg(long)]
         all: bool,
     },
-    /// Write a deterministic sample file of dossiers for real communes of a province.
+    /// Write deterministic sample files for real communes of a province: dossiers, or the
+    /// procedures, feedback items, ratings and processing steps of the same units.
     Sample(commands::SampleArgs),
     /// List the unit-days the hub last found incomplete, and the records past retention that
     /// must be re-exported from the source and ingested again.
@@ -94,15 +108,21 @@ fn main() -> ExitCode {
             config,
             until_drained,
         } => commands::run(&config, until_drained),
-        Command::Ingest { config, files } => commands::ingest(&config, &files),
+        Command::Ingest {
+            config,
+            files,
+            kind,
+        } => commands::ingest(&config, &files, kind),
         Command::Scores(args) => commands::scores(&args),
+        Command::Explain(args) => commands::explain(&args),
         Command::Status { config } => commands::status(&config),
         Command::Rejects { config, limit } => commands::rejects(&config, limit),
         Command::Resend {
             config,
             key,
+            kind,
             all: _,
-        } => commands::resend(&config, key.as_deref()),
+        } => commands::resend(&config, key.as_deref(), kind),
         Command::Sample(args) => commands::sample(&args),
         Command::Gaps { config } => commands::gaps(&config),
     };

@@ -232,6 +232,56 @@ pub fn write_json(response: &GetScoresResponse, path: &Path) -> std::io::Result<
     std::fs::rename(&temporary, path)
 }
 
+/// Fetches one page of the records behind an indicator's numerator or denominator.
+pub async fn fetch_explain(
+    channel: Channel,
+    request: chiso_proto::v1::ExplainRequest,
+) -> Result<chiso_proto::v1::ExplainResponse, tonic::Status> {
+    let mut client = ScoresClient::new(channel);
+    Ok(client.explain(request).await?.into_inner())
+}
+
+/// Renders one page of an Explain answer: a header with the total, then one line per record
+/// with its facts in name order.
+pub fn render_explain(response: &chiso_proto::v1::ExplainResponse) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {} ({}, {}): {} records",
+        response.indicator_id,
+        response.count,
+        response.period_rule,
+        response.period,
+        response.total
+    );
+    for record in &response.records {
+        let mut facts: Vec<_> = record.facts.iter().collect();
+        facts.sort();
+        let facts: Vec<String> = facts
+            .into_iter()
+            .filter(|(_, value)| !value.is_empty())
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{} {} {} unit {}: {}",
+            record.kind,
+            record.source,
+            record.key.escape_debug(),
+            record.unit_code,
+            facts.join(" ")
+        );
+    }
+    if !response.next_page_token.is_empty() {
+        let _ = writeln!(
+            out,
+            "next page: --page-token '{}'",
+            response.next_page_token
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

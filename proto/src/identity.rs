@@ -1,7 +1,7 @@
 //! Identities carried as URI subject alternative names in client certificates.
 //!
 //! An agent's certificate names the locality it serves as `spiffe://chiso/agent/<code>`, where
-//! the code is a province code of the unit catalogue. An operator's names a person or role as
+//! the code is a province or ministry code of the unit catalogue. An operator's names a person or role as
 //! `spiffe://chiso/operator/<name>`.
 
 use std::fmt;

@@ -7,19 +7,10 @@
 
 use super::IntakeContext;
 use super::fields::{FieldError, Fields, echo};
+use super::unit::resolve_unit;
 use chiso_proto::v1::{ApplicantType, Dossier, RejectCode};
-use chiso_proto::validate::{Invalid, check_dossier, check_unit};
+use chiso_proto::validate::check_dossier;
 use serde_json::{Map, Value};
-
-/// Maximum length of a record key kept with a rejection, in characters, so that an oversized
-/// `MaHoSo` cannot bloat the outbox.
-const KEY_MAX_CHARS: usize = 200;
-
-/// Reads the record's key (`MaHoSo`) for a rejection, when it is readable.
-pub(super) fn record_key(record: &Map<String, Value>) -> Option<String> {
-    let code = Fields::new(record).code("MaHoSo").ok()??;
-    Some(code.chars().take(KEY_MAX_CHARS).collect())
-}
 
 /// Maps and checks one record. `envelope_unit` is the envelope's `madonvi`, used when the record
 /// has no `MaDonVi`.
@@ -41,42 +32,24 @@ pub(super) fn read_dossier(
     read_dates(&fields, &mut dossier)?;
     read_flags(&fields, &mut dossier)?;
 
-    check_dossier(&dossier).map_err(from_invalid)?;
+    check_dossier(&dossier).map_err(FieldError::from)?;
     Ok(dossier)
 }
 
 fn read_codes(fields: &Fields, dossier: &mut Dossier) -> Result<(), FieldError> {
-    dossier.channel = required_number(
-        fields,
+    // The range checks keep both values far inside i32.
+    dossier.channel = fields.required_number(
         "KenhThucHien",
         1..=3,
         "1 (in person), 2 (online) or 3 (public postal service)",
-    )?;
-    dossier.status = required_number(
-        fields,
+    )? as i32;
+    dossier.status = fields.required_number(
         "TrangThaiHoSo",
         1..=10,
         "a national status code from 1 to 10",
-    )?;
+    )? as i32;
     dossier.applicant_type = applicant_type(fields)?;
     Ok(())
-}
-
-fn required_number(
-    fields: &Fields,
-    key: &str,
-    range: std::ops::RangeInclusive<i64>,
-    expected: &str,
-) -> Result<i32, FieldError> {
-    let number = fields.number_in(key, range, expected)?.ok_or_else(|| {
-        FieldError::new(
-            RejectCode::MissingField,
-            key,
-            format!("{key} is missing or empty; expected {expected}"),
-        )
-    })?;
-    // The range check above keeps the value far inside i32.
-    Ok(number as i32)
 }
 
 /// Reads `LoaiDoiTuong`: 1 to 4, and unspecified for any other number or string. A value of
@@ -124,16 +97,24 @@ fn read_flags(fields: &Fields, dossier: &mut Dossier) -> Result<(), FieldError> 
     let documents = fields.objects("TaiLieuNop")?;
     let mut any_digitized = false;
     let mut any_reused = false;
+    let mut any_from_storage = false;
     for (position, document) in documents.into_iter().enumerate() {
         let prefix = format!("TaiLieuNop[{position}].");
         let document = Fields::nested(document, &prefix);
         any_digitized |= document.flag("DuocSoHoa")?;
         let reuse = document.number_in("DuocTaiSuDung", 0..=2, "0, 1 or 2")?;
         any_reused |= matches!(reuse, Some(1 | 2));
+        any_from_storage |= document.flag("DuocLayTuKhoDMQG")?;
     }
 
     dossier.digitized = fields.flag("HoSoCoThanhPhanSoHoa")? || any_digitized;
     dossier.reused_data = any_reused;
+    // NOTE: the public codebases name `DuocLayTuKhoDMQG` (a file taken from the applicant's data
+    // repository on the national portal) but not how the portal counts a linked dossier, so any
+    // such file marks the dossier. `KetNoiCSDLDanCu` is this product's flag, because the portal's
+    // codes for the national databases a dossier used are not public.
+    dossier.personal_storage = any_from_storage;
+    dossier.population_data = fields.flag("KetNoiCSDLDanCu")?;
     dossier.paid_online = fields.flag("DuocThanhToanTrucTuyen")?;
     dossier.fee_bearing = has_positive_fee(fields)?;
     dossier.electronic_result = has_result_file(fields)?;
@@ -206,56 +187,4 @@ fn has_result_file(fields: &Fields) -> Result<bool, FieldError> {
         };
     }
     Ok(electronic)
-}
-
-/// Resolves the handling unit: the record's `MaDonVi`, else the envelope's `madonvi`, then
-/// through `agency_map`, then checked against the catalogue and the agent's locality.
-fn resolve_unit(
-    fields: &Fields,
-    envelope_unit: Option<&str>,
-    ctx: &IntakeContext,
-) -> Result<String, FieldError> {
-    let (field, source) = match (fields.code("MaDonVi")?, envelope_unit) {
-        (Some(unit), _) => ("MaDonVi", unit),
-        (None, Some(unit)) => ("madonvi", unit.to_string()),
-        (None, None) => {
-            return Err(FieldError::new(
-                RejectCode::MissingField,
-                "MaDonVi",
-                "the record has no MaDonVi and the file has no envelope madonvi; add MaDonVi to each record, or send a DongBoHoSoMC envelope whose madonvi names the unit".to_string(),
-            ));
-        }
-    };
-
-    let mapped = ctx.agency_map.get(&source);
-    let unit = mapped.cloned().unwrap_or_else(|| source.clone());
-    match check_unit(ctx.catalogue, &unit, ctx.locality) {
-        Ok(()) => Ok(unit),
-        Err(invalid) => Err(unit_error(invalid, field, &source, mapped.is_some())),
-    }
-}
-
-fn unit_error(invalid: Invalid, field: &str, source: &str, mapped: bool) -> FieldError {
-    let source_text = format!("{field} {:?}", echo(source));
-    let message = match (invalid.code, mapped) {
-        (RejectCode::UnknownUnit, false) => format!(
-            "{source_text} is neither a code of the 2025 unit catalogue nor a key of agency_map; add it to [agency_map] in the agent config, mapped to its commune or province code"
-        ),
-        (RejectCode::UnknownUnit, true) => format!(
-            "{source_text} is mapped by agency_map to a code that is not in the 2025 unit catalogue; correct that entry of [agency_map] in the agent config"
-        ),
-        (_, false) => format!(
-            "{source_text}: {}; correct the unit in the source system, or send this unit's records through its own province's agent",
-            invalid.message
-        ),
-        (_, true) => format!(
-            "{source_text}, mapped by agency_map: {}; correct that entry of [agency_map] in the agent config",
-            invalid.message
-        ),
-    };
-    FieldError::new(invalid.code, field, message)
-}
-
-fn from_invalid(invalid: Invalid) -> FieldError {
-    FieldError::new(invalid.code, invalid.field, invalid.message)
 }

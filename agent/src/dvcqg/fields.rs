@@ -5,6 +5,7 @@
 //! Echoed strings are cut to [`ECHO_MAX_CHARS`] characters.
 
 use chiso_proto::v1::RejectCode;
+use chiso_proto::validate::Invalid;
 use chiso_proto::vntime::parse_portal_datetime;
 use serde_json::{Map, Value};
 use std::ops::RangeInclusive;
@@ -27,6 +28,13 @@ impl FieldError {
             field: field.into(),
             message,
         }
+    }
+}
+
+impl From<Invalid> for FieldError {
+    /// Converts a broken shared rule of `chiso_proto::validate`.
+    fn from(invalid: Invalid) -> FieldError {
+        FieldError::new(invalid.code, invalid.field, invalid.message)
     }
 }
 
@@ -80,18 +88,46 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// Reads a code that must be given.
+    /// Reads a code that must be given. `meaning` names it in the message, such as "dossier
+    /// code".
     pub(super) fn required_code(&self, key: &str, meaning: &str) -> Result<String, FieldError> {
-        self.code(key)?.ok_or_else(|| {
+        self.code(key)?.ok_or_else(|| self.missing(key, meaning))
+    }
+
+    /// Reads a portal date-time that must be given.
+    pub(super) fn required_date(&self, key: &str, meaning: &str) -> Result<i64, FieldError> {
+        self.date(key)?.ok_or_else(|| self.missing(key, meaning))
+    }
+
+    /// Reads a small integer code that must be given, and checks its range.
+    pub(super) fn required_number(
+        &self,
+        key: &str,
+        range: RangeInclusive<i64>,
+        expected: &str,
+    ) -> Result<i64, FieldError> {
+        self.number_in(key, range, expected)?.ok_or_else(|| {
             FieldError::new(
                 RejectCode::MissingField,
                 self.label(key),
                 format!(
-                    "{} is missing or empty; every dossier needs its {meaning}",
+                    "{} is missing or empty; expected {expected}",
                     self.label(key)
                 ),
             )
         })
+    }
+
+    /// Builds the error for a required field that is absent.
+    fn missing(&self, key: &str, meaning: &str) -> FieldError {
+        FieldError::new(
+            RejectCode::MissingField,
+            self.label(key),
+            format!(
+                "{} is missing or empty; send the {meaning}",
+                self.label(key)
+            ),
+        )
     }
 
     /// Reads a small integer code given as a JSON integer or a numeric string, and checks its

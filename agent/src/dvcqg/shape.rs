@@ -1,7 +1,8 @@
 //! Tells the three accepted file shapes apart and splits a file into record objects.
 //!
-//! A file is first parsed as one JSON value. An object with a `data` or `service` key is the
-//! portal envelope, another object is a single record, and an array is a list of records. When
+//! A file is first parsed as one JSON value. An object with a `data` or `service` key is an
+//! envelope like the portal's, another object is a single record, and an array is a list of
+//! records. When
 //! that parse fails, a file of two or more non-blank lines whose first one looks like a complete
 //! object (`{` ... `}`) is read as JSON Lines. Any other failure is a [`FormatError`] with the
 //! parser's position. Elements and lines that are not objects become [`Item::Unreadable`].
@@ -9,11 +10,6 @@
 use super::FormatError;
 use super::fields::describe_kind;
 use serde_json::{Map, Value};
-
-/// The envelope service of dossier records.
-pub(super) const DOSSIER_SERVICE: &str = "DongBoHoSoMC";
-/// The envelope service of processing steps, a later feature.
-pub(super) const PROGRESS_SERVICE: &str = "CapNhatTienDoHoSoMC";
 
 /// Shape of a file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,11 +40,13 @@ pub(super) enum Item {
     Unreadable { message: String },
 }
 
-/// A file split into entries, with the envelope's unit when there is one.
+/// A file split into entries, with the envelope's unit and service when there is one.
 #[derive(Debug)]
 pub(super) struct Parsed {
     pub(super) shape: Shape,
     pub(super) envelope_unit: Option<String>,
+    /// The envelope's `service`, trimmed; `None` without an envelope or a service.
+    pub(super) service: Option<String>,
     pub(super) items: Vec<Item>,
 }
 
@@ -61,31 +59,26 @@ pub(super) fn split(input: &[u8]) -> Result<Parsed, FormatError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
 
     if text.trim().is_empty() {
-        return Ok(parsed(Shape::Empty, None, Vec::new()));
+        return Ok(parsed(Shape::Empty, Vec::new()));
     }
 
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(object)) if is_envelope(&object) => envelope(object),
-        Ok(Value::Object(object)) => Ok(parsed(
-            Shape::SingleObject,
-            None,
-            vec![Item::Record(object)],
-        )),
-        Ok(Value::Array(elements)) => Ok(parsed(Shape::Array, None, array_items(elements))),
+        Ok(Value::Object(object)) => Ok(parsed(Shape::SingleObject, vec![Item::Record(object)])),
+        Ok(Value::Array(elements)) => Ok(parsed(Shape::Array, array_items(elements))),
         Ok(other) => Err(FormatError::NotRecords {
             found: describe_kind(&other).to_string(),
         }),
-        Err(_) if looks_like_json_lines(text) => {
-            Ok(parsed(Shape::JsonLines, None, json_lines(text)))
-        }
+        Err(_) if looks_like_json_lines(text) => Ok(parsed(Shape::JsonLines, json_lines(text))),
         Err(error) => Err(json_error(&error)),
     }
 }
 
-fn parsed(shape: Shape, envelope_unit: Option<String>, items: Vec<Item>) -> Parsed {
+fn parsed(shape: Shape, items: Vec<Item>) -> Parsed {
     Parsed {
         shape,
-        envelope_unit,
+        envelope_unit: None,
+        service: None,
         items,
     }
 }
@@ -95,7 +88,7 @@ fn is_envelope(object: &Map<String, Value>) -> bool {
 }
 
 fn envelope(mut object: Map<String, Value>) -> Result<Parsed, FormatError> {
-    check_service(object.get("service"))?;
+    let service = envelope_service(object.get("service"))?;
     let unit = envelope_unit(object.get("madonvi"))?;
 
     let elements = match object.remove("data") {
@@ -103,35 +96,34 @@ fn envelope(mut object: Map<String, Value>) -> Result<Parsed, FormatError> {
         None | Some(Value::Null) => {
             return Err(FormatError::Envelope {
                 field: "data",
-                problem: "is missing; put the dossier records in a `data` array".to_string(),
+                problem: "is missing; put the records in a `data` array".to_string(),
             });
         }
         Some(other) => {
             return Err(FormatError::Envelope {
                 field: "data",
-                problem: format!(
-                    "is {}; expected an array of dossier records",
-                    describe_kind(&other)
-                ),
+                problem: format!("is {}; expected an array of records", describe_kind(&other)),
             });
         }
     };
-    Ok(parsed(Shape::Envelope, unit, array_items(elements)))
+    Ok(Parsed {
+        shape: Shape::Envelope,
+        envelope_unit: unit,
+        service,
+        items: array_items(elements),
+    })
 }
 
-/// Accepts `DongBoHoSoMC`, and an envelope without `service`, because its records are checked
-/// one by one as dossiers anyway.
-fn check_service(service: Option<&Value>) -> Result<(), FormatError> {
+/// Reads the envelope's `service`; a blank one counts as absent. The caller maps it to a kind.
+fn envelope_service(service: Option<&Value>) -> Result<Option<String>, FormatError> {
     match service {
-        None | Some(Value::Null) => Ok(()),
-        Some(Value::String(name)) if name.trim() == DOSSIER_SERVICE => Ok(()),
-        Some(Value::String(name)) => Err(FormatError::UnsupportedService {
-            service: name.clone(),
-        }),
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(name)) if name.trim().is_empty() => Ok(None),
+        Some(Value::String(name)) => Ok(Some(name.trim().to_string())),
         Some(other) => Err(FormatError::Envelope {
             field: "service",
             problem: format!(
-                "is {}; expected the string {DOSSIER_SERVICE:?}",
+                "is {}; expected a service name as a string, such as \"DongBoHoSoMC\"",
                 describe_kind(other)
             ),
         }),
@@ -161,7 +153,7 @@ fn array_items(elements: Vec<Value>) -> Vec<Item> {
             Value::Object(object) => Item::Record(object),
             other => Item::Unreadable {
                 message: format!(
-                    "element {position} of the record array is {}; expected a dossier object",
+                    "element {position} of the record array is {}; expected a record object",
                     describe_kind(&other)
                 ),
             },
@@ -190,7 +182,7 @@ fn json_line_item(line_number: usize, line: &str) -> Item {
         Ok(Value::Object(object)) => Item::Record(object),
         Ok(other) => Item::Unreadable {
             message: format!(
-                "line {line_number} is {}; expected one dossier object per line",
+                "line {line_number} is {}; expected one record object per line",
                 describe_kind(&other)
             ),
         },

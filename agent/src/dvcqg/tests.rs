@@ -458,24 +458,38 @@ fn unknown_envelope_unit_names_madonvi() {
 }
 
 #[test]
-fn other_services_are_format_errors() {
-    for (service, hint) in [
-        ("CapNhatTienDoHoSoMC", "not supported yet"),
-        ("LayThuTuc", "DongBoHoSoMC"),
-    ] {
-        let mut input: Value = serde_json::from_str(&envelope(vec![record("S-1")])).unwrap();
-        input["service"] = json!(service);
-        let error = parse(&input.to_string()).unwrap_err();
-        assert_eq!(
-            error,
-            FormatError::UnsupportedService {
-                service: service.to_string()
-            }
-        );
-        let message = error.to_string();
-        assert!(message.contains(service), "{message}");
-        assert!(message.contains(hint), "{message}");
-    }
+fn unknown_service_is_format_error() {
+    let mut input: Value = serde_json::from_str(&envelope(vec![record("S-1")])).unwrap();
+    input["service"] = json!("LayThuTuc");
+    let error = parse(&input.to_string()).unwrap_err();
+    assert_eq!(
+        error,
+        FormatError::UnsupportedService {
+            service: "LayThuTuc".to_string()
+        }
+    );
+    let message = error.to_string();
+    assert!(message.contains("LayThuTuc"), "{message}");
+    assert!(message.contains("DongBoHoSoMC"), "{message}");
+    assert!(message.contains("CapNhatTienDoHoSoMC"), "{message}");
+}
+
+#[test]
+fn steps_envelope_is_not_dossiers() {
+    let mut input: Value = serde_json::from_str(&envelope(vec![record("S-1")])).unwrap();
+    input["service"] = json!("CapNhatTienDoHoSoMC");
+    let error = parse(&input.to_string()).unwrap_err();
+    assert_eq!(
+        error,
+        FormatError::KindMismatch {
+            service: "CapNhatTienDoHoSoMC".to_string(),
+            found: Kind::Step,
+            expected: Kind::Dossier,
+        }
+    );
+    let message = error.to_string();
+    assert!(message.contains("--kind step"), "{message}");
+    assert!(message.contains("/v1/steps"), "{message}");
 }
 
 #[test]

@@ -5,6 +5,10 @@
 //! A digest is computed only while no record is pending, in one read transaction. Every key it
 //! covers has then been settled, so the hub has committed it and a difference is a real gap, not
 //! a record still on its way.
+//!
+//! NOTE: digests cover dossiers only. Procedures, feedback items, ratings and steps reach the
+//! hub through the outbox like dossiers, but a gap in them is neither detected nor resent
+//! ([`Outbox::requeue`] queues dossier payloads only).
 
 use std::collections::BTreeMap;
 

@@ -1,23 +1,22 @@
-//! Intake: one parsed input file stored in one transaction. A valid dossier is compared with the
-//! ledger by content hash: a new key is queued at version 1, changed content at the next version,
-//! and identical content is not queued. A changed record replaces its pending older version, so
-//! only the newest version is sent. Ingesting the same file content again changes nothing.
+//! Intake: one parsed input file stored in one transaction. A valid record is compared with the
+//! ledger by content hash under its kind and key (`chiso_proto::record::identify`): a new key is
+//! queued at version 1, changed content at the next version, and identical content is not
+//! queued. A changed record replaces its pending older version, so only the newest version is
+//! sent. Ingesting the same file content again changes nothing.
 
 use std::collections::HashMap;
 
-use chiso_proto::v1::Dossier;
-use chiso_proto::vntime::{day_number, vietnam_day};
-use prost::Message;
+use chiso_proto::record::{Kind, identify, set_version};
+use chiso_proto::v1::record::Body;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
-use sha2::{Digest, Sha256};
 
 use super::error::{OutboxError, sql_error};
-use super::schema::KIND_DOSSIER;
+use super::payload::{content_hash, encode, ledger_day};
 use super::space::{measure, refuse_if_passed};
 use super::{IngestSummary, IntakeRejection, Outbox, clamp_to_i64, get_u64, now_ms};
-use crate::record::{RecordError, RecordOutcome};
+use crate::record::{IntoBody, RecordError, RecordOutcome};
 
-/// Result of comparing a valid dossier with the ledger.
+/// Result of comparing a valid record with the ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Change {
     New,
@@ -27,29 +26,29 @@ enum Change {
 
 /// A file's outcomes with earlier duplicates of a key removed.
 struct FileOutcomes {
-    /// The last valid dossier of each key, in file order.
-    dossiers: Vec<Dossier>,
+    /// The last valid record of each kind and key, in file order.
+    records: Vec<Body>,
     /// Rejected records with their 0-based position in the file.
     errors: Vec<(usize, RecordError)>,
-    /// Valid dossiers dropped because the same key comes again later in the file.
+    /// Valid records dropped because the same key comes again later in the file.
     superseded: usize,
 }
 
 impl Outbox {
-    /// Stores a parsed file's outcomes in one transaction: valid dossiers are versioned and
+    /// Stores a parsed file's outcomes in one transaction: valid records are versioned and
     /// queued, rejected ones kept in `rejected`, and the file recorded in `input_files`.
     ///
-    /// When a key occurs more than once among the valid records, the last one wins. A rejected
-    /// record never replaces a valid one. If this `source` and `file_sha256` were ingested
-    /// before, the rejections are returned but not stored a second time.
+    /// When a kind and key occur more than once among the valid records, the last one wins. A
+    /// rejected record never replaces a valid one. If this `source` and `file_sha256` were
+    /// ingested before, the rejections are returned but not stored a second time.
     ///
     /// While records are pending, the file is refused whole with [`OutboxError::Full`] when the
     /// outbox is already at a limit, or would pass one once the file is stored.
-    pub fn ingest(
+    pub fn ingest<T: IntoBody>(
         &mut self,
         source: &str,
         file_sha256: &str,
-        outcomes: Vec<RecordOutcome>,
+        outcomes: Vec<RecordOutcome<T>>,
     ) -> Result<IngestSummary, OutboxError> {
         let fail = sql_error(&self.path, "store the records of an input file");
         let now = now_ms();
@@ -72,7 +71,7 @@ impl Outbox {
             refuse_if_passed(&self.path, &limits, &before, &before, true)?;
         }
         let replaced_pending =
-            store_dossiers(&tx, file.dossiers, now, &mut summary).map_err(&fail)?;
+            store_records(&tx, file.records, now, &mut summary).map_err(&fail)?;
 
         // The rejections of a file already recorded were stored with it the first time.
         let seen_before = input_file_exists(&tx, source, file_sha256).map_err(&fail)?;
@@ -111,43 +110,55 @@ impl Outbox {
     }
 }
 
-/// Splits outcomes into valid dossiers and rejections, keeping only the last dossier per key.
-fn split_outcomes(outcomes: Vec<RecordOutcome>) -> FileOutcomes {
-    let mut last_position: HashMap<String, usize> = HashMap::new();
-    for (position, outcome) in outcomes.iter().enumerate() {
-        if let Ok(dossier) = &outcome.result {
-            last_position.insert(dossier.code.clone(), position);
+/// Splits outcomes into valid records and rejections, keeping only the last record per kind and
+/// key.
+fn split_outcomes<T: IntoBody>(outcomes: Vec<RecordOutcome<T>>) -> FileOutcomes {
+    let outcomes: Vec<(usize, Result<Body, RecordError>)> = outcomes
+        .into_iter()
+        .map(|outcome| (outcome.index, outcome.result.map(IntoBody::into_body)))
+        .collect();
+
+    let mut last_position: HashMap<(Kind, String), usize> = HashMap::new();
+    for (position, (_, result)) in outcomes.iter().enumerate() {
+        if let Ok(body) = result {
+            let id = identify(body);
+            last_position.insert((id.kind, id.key.into_owned()), position);
         }
     }
 
     let mut file = FileOutcomes {
-        dossiers: Vec::with_capacity(last_position.len()),
+        records: Vec::with_capacity(last_position.len()),
         errors: Vec::new(),
         superseded: 0,
     };
-    for (position, outcome) in outcomes.into_iter().enumerate() {
-        match outcome.result {
-            Ok(dossier) if last_position.get(&dossier.code) == Some(&position) => {
-                file.dossiers.push(dossier);
+    for (position, (index, result)) in outcomes.into_iter().enumerate() {
+        match result {
+            Ok(body) => {
+                let id = identify(&body);
+                let last = last_position.get(&(id.kind, id.key.into_owned()));
+                if last == Some(&position) {
+                    file.records.push(body);
+                } else {
+                    file.superseded += 1;
+                }
             }
-            Ok(_) => file.superseded += 1,
-            Err(error) => file.errors.push((outcome.index, error)),
+            Err(error) => file.errors.push((index, error)),
         }
     }
     file
 }
 
-/// Versions and queues each dossier and counts the outcomes. Returns how many pending rows were
+/// Versions and queues each record and counts the outcomes. Returns how many pending rows were
 /// replaced by a newer version.
-fn store_dossiers(
+fn store_records(
     tx: &Transaction<'_>,
-    dossiers: Vec<Dossier>,
+    records: Vec<Body>,
     now: i64,
     summary: &mut IngestSummary,
 ) -> rusqlite::Result<usize> {
     let mut replaced_pending = 0;
-    for dossier in dossiers {
-        match store_dossier(tx, dossier, now)? {
+    for body in records {
+        match store_record(tx, body, now)? {
             Change::New => summary.stored_new += 1,
             Change::Changed {
                 replaced_pending: replaced,
@@ -161,17 +172,18 @@ fn store_dossiers(
     Ok(replaced_pending)
 }
 
-/// Compares one dossier with the ledger and, when it is new or changed, updates the ledger and
+/// Compares one record with the ledger and, when it is new or changed, updates the ledger and
 /// queues it at its new version.
-fn store_dossier(tx: &Transaction<'_>, mut dossier: Dossier, now: i64) -> rusqlite::Result<Change> {
-    // The hash covers the content only, so it is taken with version 0. Prost encodes a given
-    // message to the same bytes every time, which makes equal content give equal hashes.
-    dossier.version = 0;
-    let hash = Sha256::digest(dossier.encode_to_vec()).to_vec();
+fn store_record(tx: &Transaction<'_>, mut body: Body, now: i64) -> rusqlite::Result<Change> {
+    let hash = content_hash(&body);
+    let (kind, key) = {
+        let id = identify(&body);
+        (id.kind, id.key.into_owned())
+    };
 
     let previous: Option<(u64, Vec<u8>)> = tx
         .prepare_cached("SELECT version, content_hash FROM ledger WHERE kind = ?1 AND key = ?2")?
-        .query_row(params![KIND_DOSSIER, dossier.code], |row| {
+        .query_row(params![kind.as_str(), key], |row| {
             Ok((get_u64(row, 0)?, row.get(1)?))
         })
         .optional()?;
@@ -181,9 +193,9 @@ fn store_dossier(tx: &Transaction<'_>, mut dossier: Dossier, now: i64) -> rusqli
         None => 1,
     };
 
-    dossier.version = version;
-    upsert_ledger(tx, &dossier, &hash, now)?;
-    let replaced_pending = queue(tx, &dossier, now)?;
+    set_version(&mut body, version);
+    upsert_ledger(tx, &body, &hash, now)?;
+    let replaced_pending = queue(tx, &body, now)?;
 
     Ok(match previous {
         None => Change::New,
@@ -191,13 +203,8 @@ fn store_dossier(tx: &Transaction<'_>, mut dossier: Dossier, now: i64) -> rusqli
     })
 }
 
-fn upsert_ledger(
-    tx: &Transaction<'_>,
-    dossier: &Dossier,
-    hash: &[u8],
-    now: i64,
-) -> rusqlite::Result<()> {
-    let day = day_number(vietnam_day(dossier.received_at));
+fn upsert_ledger(tx: &Transaction<'_>, body: &Body, hash: &[u8], now: i64) -> rusqlite::Result<()> {
+    let id = identify(body);
     tx.prepare_cached(
         "INSERT INTO ledger (kind, key, unit_code, day, version, content_hash, first_seen_ms,
                              last_changed_ms)
@@ -210,32 +217,33 @@ fn upsert_ledger(
              last_changed_ms = excluded.last_changed_ms",
     )?
     .execute(params![
-        KIND_DOSSIER,
-        dossier.code,
-        dossier.unit_code,
-        day,
-        clamp_to_i64(dossier.version),
+        id.kind.as_str(),
+        id.key,
+        id.unit_code,
+        ledger_day(body),
+        clamp_to_i64(id.version),
         hash,
         now
     ])?;
     Ok(())
 }
 
-/// Queues a dossier under a new sequence number and deletes its pending older version, if any.
+/// Queues a record under a new sequence number and deletes its pending older version, if any.
 /// Returns whether one was deleted.
-fn queue(tx: &Transaction<'_>, dossier: &Dossier, now: i64) -> rusqlite::Result<bool> {
+fn queue(tx: &Transaction<'_>, body: &Body, now: i64) -> rusqlite::Result<bool> {
+    let id = identify(body);
     let deleted = tx
         .prepare_cached("DELETE FROM outbox WHERE kind = ?1 AND key = ?2")?
-        .execute(params![KIND_DOSSIER, dossier.code])?;
+        .execute(params![id.kind.as_str(), id.key])?;
     tx.prepare_cached(
         "INSERT INTO outbox (kind, key, version, payload, enqueued_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5)",
     )?
     .execute(params![
-        KIND_DOSSIER,
-        dossier.code,
-        clamp_to_i64(dossier.version),
-        dossier.encode_to_vec(),
+        id.kind.as_str(),
+        id.key,
+        clamp_to_i64(id.version),
+        encode(body),
         now
     ])?;
     Ok(deleted > 0)
@@ -282,8 +290,8 @@ fn insert_intake_rejection(
 ) -> rusqlite::Result<()> {
     tx.prepare_cached(
         "INSERT INTO rejected (origin, source, record_index, key, code, field, message,
-                               sanitized_json, rejected_at_ms)
-         VALUES ('intake', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                               sanitized_json, rejected_at_ms, kind)
+         VALUES ('intake', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?
     .execute(params![
         source,
@@ -293,7 +301,8 @@ fn insert_intake_rejection(
         error.field,
         error.message,
         error.sanitized_json,
-        now
+        now,
+        error.kind.as_str()
     ])?;
     Ok(())
 }
@@ -326,6 +335,7 @@ fn record_input_file(
 
 #[cfg(test)]
 mod tests {
+    use chiso_proto::record::Kind;
     use chiso_proto::v1::{RejectCode, record};
     use chiso_proto::vntime::{day_number, vietnam_day};
     use prost::Message;
@@ -346,6 +356,7 @@ mod tests {
         RecordOutcome {
             index,
             result: Err(RecordError {
+                kind: Kind::Dossier,
                 key: key.map(str::to_string),
                 code: RejectCode::UnknownUnit,
                 field: "MaDonVi".to_string(),
@@ -363,7 +374,7 @@ mod tests {
             .into_iter()
             .map(|record| match record.body {
                 Some(record::Body::Dossier(d)) => (record.seq, d.code, d.version),
-                None => panic!("record seq {} has no body", record.seq),
+                other => panic!("record seq {} is not a dossier: {other:?}", record.seq),
             })
             .collect()
     }

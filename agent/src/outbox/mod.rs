@@ -27,6 +27,7 @@ mod digest;
 mod error;
 mod gaps;
 mod intake;
+mod payload;
 mod resend;
 mod retain;
 mod schema;
@@ -116,6 +117,10 @@ pub struct OutboxStats {
 pub struct RejectedRow {
     /// `intake` or `hub`.
     pub origin: String,
+    /// The record kind, such as `dossier` or `procedure`. `None` for a hub rejection of a row
+    /// that a newer version replaced before the hub's verdict, when no pending row names the
+    /// kind any more.
+    pub kind: Option<String>,
     /// The input file path, or `hub`.
     pub source: String,
     /// 0-based position in the input file, for intake rejections.
@@ -142,6 +147,7 @@ impl Outbox {
     pub fn open(path: &Path) -> Result<Outbox, OutboxError> {
         let conn = schema::open_connection(path)?;
         retain::create_tables(&conn, path)?;
+        schema::add_columns(&conn, path)?;
         Ok(Outbox {
             conn,
             path: path.to_path_buf(),
@@ -216,7 +222,7 @@ impl Outbox {
             .conn
             .prepare(
                 "SELECT origin, source, record_index, seq, key, code, field, message,
-                        rejected_at_ms
+                        rejected_at_ms, kind
                  FROM rejected ORDER BY id DESC LIMIT ?1",
             )
             .map_err(&fail)?;
@@ -232,6 +238,7 @@ impl Outbox {
                     field: row.get(6)?,
                     message: row.get(7)?,
                     rejected_at_ms: row.get(8)?,
+                    kind: row.get(9)?,
                 })
             })
             .map_err(&fail)?;
@@ -272,6 +279,8 @@ fn reject_code_name(code: i32) -> String {
     }
 }
 
+#[cfg(test)]
+mod kind_tests;
 #[cfg(test)]
 mod test_support;
 

@@ -3,21 +3,22 @@
 //! at its own version, and its row leaves `rejected`. A rejection whose record has since been
 //! replaced by a newer version, or that has no payload, stays where it is: the newer version was
 //! queued when it was ingested, and a record without payload must be ingested again from its
-//! corrected source.
+//! corrected source. Every record kind is resent the same way.
 
-use chiso_proto::v1::Dossier;
-use prost::Message;
+use chiso_proto::record::{Kind, identify};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::error::{OutboxError, sql_error};
 use super::schema::KIND_DOSSIER;
-use super::{Outbox, clamp_to_i64, now_ms};
+use super::{Outbox, clamp_to_i64, now_ms, payload};
 
 /// Selection of the hub rejections [`Outbox::resend_rejected`] queues again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResendSelection<'a> {
-    /// The rejections of one record key, such as a dossier code.
+    /// The rejections of one record key, of any kind, such as a dossier code.
     Key(&'a str),
+    /// The rejections of one record key of one kind, such as `01/1.001612` of a procedure.
+    KindKey(Kind, &'a str),
     /// Every hub rejection.
     All,
 }
@@ -37,6 +38,8 @@ pub struct ResendSummary {
 struct Candidate {
     id: i64,
     seq: Option<i64>,
+    /// NULL in rows written by a release that knew only dossiers.
+    kind: Option<String>,
     payload: Option<Vec<u8>>,
 }
 
@@ -48,34 +51,45 @@ impl Outbox {
         selection: ResendSelection<'_>,
     ) -> Result<ResendSummary, OutboxError> {
         let fail = sql_error(&self.path, "queue rejected records again");
-        let key = match selection {
-            ResendSelection::Key(key) => Some(key.to_string()),
-            ResendSelection::All => None,
+        let (kind, key) = match selection {
+            ResendSelection::Key(key) => (None, Some(key.to_string())),
+            ResendSelection::KindKey(kind, key) => (Some(kind), Some(key.to_string())),
+            ResendSelection::All => (None, None),
         };
         let now = now_ms();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(&fail)?;
-        let candidates = hub_rejections(&tx, key.as_deref()).map_err(&fail)?;
+        let candidates = hub_rejections(&tx, kind, key.as_deref()).map_err(&fail)?;
 
         let mut summary = ResendSummary::default();
         for candidate in candidates {
-            let Some(payload) = candidate.payload else {
+            let Some(bytes) = &candidate.payload else {
                 summary.without_payload += 1;
                 continue;
             };
-            let dossier = Dossier::decode(payload.as_slice()).map_err(|source| {
+            let stored_kind = candidate.kind.as_deref().unwrap_or(KIND_DOSSIER);
+            let seq = candidate
+                .seq
+                .map_or(0, |seq| u64::try_from(seq).unwrap_or(0));
+            let Some(record_kind) = Kind::parse(stored_kind) else {
+                return Err(OutboxError::UnknownKind {
+                    path: self.path.clone(),
+                    seq,
+                    kind: stored_kind.to_string(),
+                });
+            };
+            let body = payload::decode(record_kind, bytes).map_err(|source| {
                 OutboxError::CorruptPayload {
                     path: self.path.clone(),
-                    seq: candidate
-                        .seq
-                        .map_or(0, |seq| u64::try_from(seq).unwrap_or(0)),
-                    kind: KIND_DOSSIER.to_string(),
+                    seq,
+                    kind: stored_kind.to_string(),
                     source,
                 }
             })?;
-            if requeue(&tx, candidate.id, &dossier, &payload, now).map_err(&fail)? {
+            let id = identify(&body);
+            if requeue(&tx, candidate.id, &id, bytes, now).map_err(&fail)? {
                 summary.requeued += 1;
             } else {
                 summary.superseded += 1;
@@ -83,6 +97,7 @@ impl Outbox {
         }
         tx.commit().map_err(&fail)?;
         tracing::info!(
+            kind = kind.map_or("*", Kind::as_str),
             key = key.as_deref().unwrap_or("*"),
             requeued = summary.requeued,
             superseded = summary.superseded,
@@ -93,53 +108,60 @@ impl Outbox {
     }
 }
 
-fn hub_rejections(tx: &Transaction<'_>, key: Option<&str>) -> rusqlite::Result<Vec<Candidate>> {
+fn hub_rejections(
+    tx: &Transaction<'_>,
+    kind: Option<Kind>,
+    key: Option<&str>,
+) -> rusqlite::Result<Vec<Candidate>> {
     // Newest first, so when a key was rejected more than once its latest version is queued and
-    // the older rows count as superseded.
+    // the older rows count as superseded. A NULL kind is a dossier's.
     let mut statement = tx.prepare(
-        "SELECT id, seq, payload FROM rejected
+        "SELECT id, seq, kind, payload FROM rejected
          WHERE origin = 'hub' AND (?1 IS NULL OR key = ?1)
+           AND (?2 IS NULL OR COALESCE(kind, 'dossier') = ?2)
          ORDER BY id DESC",
     )?;
-    let rows = statement.query_map([key], |row| {
+    let rows = statement.query_map(params![key, kind.map(Kind::as_str)], |row| {
         Ok(Candidate {
             id: row.get(0)?,
             seq: row.get(1)?,
-            payload: row.get(2)?,
+            kind: row.get(2)?,
+            payload: row.get(3)?,
         })
     })?;
     rows.collect()
 }
 
-/// Queues `dossier` again unless the ledger contains a newer version or a version of it is
-/// already pending. Returns whether it was queued.
+/// Queues the record `id` names again unless the ledger contains a newer version or a version
+/// of it is already pending. Returns whether it was queued.
 fn requeue(
     tx: &Transaction<'_>,
     rejection_id: i64,
-    dossier: &Dossier,
+    id: &chiso_proto::record::RecordId<'_>,
     payload: &[u8],
     now: i64,
 ) -> rusqlite::Result<bool> {
+    let kind = id.kind.as_str();
     let ledger_version: Option<i64> = tx
         .query_row(
             "SELECT version FROM ledger WHERE kind = ?1 AND key = ?2",
-            params![KIND_DOSSIER, dossier.code],
+            params![kind, id.key],
             |row| row.get(0),
         )
         .optional()?;
     let pending: bool = tx.query_row(
         "SELECT EXISTS (SELECT 1 FROM outbox WHERE kind = ?1 AND key = ?2)",
-        params![KIND_DOSSIER, dossier.code],
+        params![kind, id.key],
         |row| row.get(0),
     )?;
-    let version = clamp_to_i64(dossier.version);
+    let version = clamp_to_i64(id.version);
     if pending || ledger_version.is_some_and(|ledger| ledger > version) {
         return Ok(false);
     }
     tx.execute(
         "INSERT INTO outbox (kind, key, version, payload, enqueued_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![KIND_DOSSIER, dossier.code, version, payload, now],
+        params![kind, id.key, version, payload, now],
     )?;
     tx.execute("DELETE FROM rejected WHERE id = ?1", [rejection_id])?;
     Ok(true)
@@ -182,7 +204,7 @@ mod tests {
             .into_iter()
             .map(|record| match record.body {
                 Some(record::Body::Dossier(dossier)) => (record.seq, dossier.code, dossier.version),
-                None => panic!("record {} has no body", record.seq),
+                other => panic!("record {} is not a dossier: {other:?}", record.seq),
             })
             .collect()
     }
@@ -224,9 +246,10 @@ mod tests {
         // B changed at the source and its version 2 is pending: the rejected version 1 is stale.
         ingest(&mut outbox, "b.json", &[("B", 5)]);
         // An intake rejection has no payload to resend.
-        let bad = RecordOutcome {
+        let bad: RecordOutcome = RecordOutcome {
             index: 0,
             result: Err(crate::record::RecordError {
+                kind: chiso_proto::record::Kind::Dossier,
                 key: Some("Z".into()),
                 code: RejectCode::MissingField,
                 field: "NgayTiepNhan".into(),

@@ -4,8 +4,9 @@
 //! recreated.
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, ErrorCode, TransactionBehavior};
+use rusqlite::{Connection, ErrorCode, Transaction, TransactionBehavior};
 
 use super::error::{BUSY_TIMEOUT, OutboxError, sql_error};
 
@@ -15,11 +16,20 @@ pub(super) const SCHEMA_VERSION: i64 = 1;
 /// `PRAGMA application_id` of a chiso outbox: the ASCII bytes "CHIO".
 pub(super) const APPLICATION_ID: i32 = 0x4348_494F;
 
-/// Record kind of dossiers in the `kind` columns.
+/// Record kind of dossiers in the `kind` columns, and of `rejected` rows whose `kind` is NULL:
+/// such rows were written by a chiso-agent release that knew only dossiers.
 pub(super) const KIND_DOSSIER: &str = "dossier";
 
-/// Version 1 of the schema.
-const SCHEMA_V1: &str = "
+/// Adds `rejected.kind`, the record kind of a rejection, to an outbox created before records
+/// other than dossiers existed. Every row already there is a dossier's. The column is nullable,
+/// so schema version 1 stays readable by older releases, which leave it NULL.
+const ADD_REJECTED_KIND: &str = "
+ALTER TABLE rejected ADD COLUMN kind TEXT;
+UPDATE rejected SET kind = 'dossier';
+";
+
+/// Version 1 of the schema, as first released. [`add_columns`] adds to it.
+pub(super) const SCHEMA_V1: &str = "
 CREATE TABLE outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL,
@@ -114,12 +124,21 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection, OutboxError> {
     }
 }
 
+/// Reads the header fields and the schema size in one statement, so all three come from one
+/// snapshot. Separate statements could straddle another process's commit of the schema and see
+/// its tables without its application id, and take a new outbox for a foreign database.
 fn read_identity(conn: &Connection, path: &Path) -> Result<FileIdentity, OutboxError> {
+    let sql = "SELECT
+            (SELECT application_id FROM pragma_application_id),
+            (SELECT user_version FROM pragma_user_version),
+            (SELECT COUNT(*) FROM sqlite_schema)";
     let read = || -> rusqlite::Result<FileIdentity> {
-        Ok(FileIdentity {
-            application_id: conn.pragma_query_one(None, "application_id")?,
-            user_version: conn.pragma_query_one(None, "user_version")?,
-            objects: conn.query_row("SELECT COUNT(*) FROM sqlite_schema", [], |row| row.get(0))?,
+        conn.query_row(sql, [], |row| {
+            Ok(FileIdentity {
+                application_id: row.get(0)?,
+                user_version: row.get(1)?,
+                objects: row.get(2)?,
+            })
         })
     };
     read().map_err(|source| {
@@ -163,9 +182,7 @@ fn check_version(found: i64, path: &Path) -> Result<(), OutboxError> {
 
 /// Applies WAL, `synchronous=FULL` and foreign keys, for the reasons in the module documentation.
 fn configure(conn: &Connection, path: &Path) -> Result<(), OutboxError> {
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(sql_error(path, "switch to the WAL journal"))?;
+    let mode = switch_to_wal(conn, path)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(OutboxError::WalUnavailable {
             path: path.to_path_buf(),
@@ -178,6 +195,29 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), OutboxError> {
     conn.pragma_update(None, "foreign_keys", true)
         .map_err(sql_error(path, "enable foreign keys"))?;
     Ok(())
+}
+
+/// Pause between attempts to switch a new file to WAL while another process holds its lock.
+const WAL_RETRY_PAUSE: Duration = Duration::from_millis(10);
+
+/// Sets `journal_mode=WAL` and returns the mode SQLite kept. When two processes create the
+/// outbox at the same moment, SQLite can return `SQLITE_BUSY` for the switch at once, without
+/// calling the busy handler, because waiting could deadlock (see `sqlite3_busy_handler`). The
+/// switch is then retried until [`BUSY_TIMEOUT`] has passed, like any other wait for the lock.
+fn switch_to_wal(conn: &Connection, path: &Path) -> Result<String, OutboxError> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        let switched = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0));
+        match switched {
+            Err(error)
+                if error.sqlite_error_code() == Some(ErrorCode::DatabaseBusy)
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(WAL_RETRY_PAUSE);
+            }
+            other => return other.map_err(sql_error(path, "switch to the WAL journal")),
+        }
+    }
 }
 
 /// Creates the schema unless another process created it since the identity was read.
@@ -201,6 +241,38 @@ fn create_schema(mut conn: Connection, path: &Path) -> Result<Connection, Outbox
 
     tx.commit().map_err(&fail)?;
     Ok(conn)
+}
+
+/// Adds the columns later releases added to schema version 1, unless they exist.
+///
+/// Another process may add them first, or hold the write lock for longer than the busy timeout.
+/// Either way the columns count as added once they exist.
+pub(super) fn add_columns(conn: &Connection, path: &Path) -> Result<(), OutboxError> {
+    let fail = sql_error(path, "add the kind column to the rejected table");
+    // Checking first keeps a read-only command such as `status` from taking the write lock.
+    if rejected_kind_exists(conn).map_err(&fail)? {
+        return Ok(());
+    }
+    let added = Transaction::new_unchecked(conn, TransactionBehavior::Immediate).and_then(|tx| {
+        if !rejected_kind_exists(&tx)? {
+            tx.execute_batch(ADD_REJECTED_KIND)?;
+            tracing::info!(path = %path.display(), "outbox upgraded: rejected records now keep their kind");
+        }
+        tx.commit()
+    });
+    match added {
+        Ok(()) => Ok(()),
+        Err(_) if rejected_kind_exists(conn).map_err(&fail)? => Ok(()),
+        Err(error) => Err(fail(error)),
+    }
+}
+
+fn rejected_kind_exists(conn: &Connection) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM pragma_table_info('rejected') WHERE name = 'kind')",
+        [],
+        |row| row.get(0),
+    )
 }
 
 #[cfg(test)]
@@ -392,5 +464,32 @@ mod tests {
 
         let reader = Outbox::open(&path).unwrap();
         assert_eq!(reader.pending_batch(0, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn concurrent_opens_of_new_file_all_succeed() {
+        // `chiso-agent run` and `chiso-agent ingest` may both create the outbox at once. Each
+        // must take the other's half-created or just-committed schema for an outbox.
+        const ROUNDS: usize = 40;
+        const OPENERS: usize = 4;
+        let dir = tempfile::tempdir().unwrap();
+        for round in 0..ROUNDS {
+            let path = dir.path().join(format!("outbox-{round}.db"));
+            let start = std::sync::Arc::new(std::sync::Barrier::new(OPENERS));
+            let openers: Vec<_> = (0..OPENERS)
+                .map(|_| {
+                    let path = path.clone();
+                    let start = std::sync::Arc::clone(&start);
+                    std::thread::spawn(move || {
+                        start.wait();
+                        Outbox::open(&path).map(|_| ())
+                    })
+                })
+                .collect();
+            for opener in openers {
+                let opened = opener.join().unwrap();
+                assert!(opened.is_ok(), "round {round}: {opened:?}");
+            }
+        }
     }
 }

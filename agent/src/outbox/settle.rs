@@ -2,14 +2,13 @@
 //! them once the hub has committed them. Settling is one transaction, so the hub's rejections are
 //! recorded exactly when their rows leave the outbox.
 
-use chiso_proto::v1::{Dossier, Record, Rejection, record};
-use prost::Message;
+use chiso_proto::record::Kind;
+use chiso_proto::v1::{Record, Rejection};
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::error::{OutboxError, sql_error};
 use super::retain;
-use super::schema::KIND_DOSSIER;
-use super::{Outbox, SettleSummary, clamp_to_i64, get_u64, now_ms, reject_code_name};
+use super::{Outbox, SettleSummary, clamp_to_i64, get_u64, now_ms, payload, reject_code_name};
 
 impl Outbox {
     /// Returns up to `limit` pending records with a sequence number above `after_seq`, in
@@ -82,15 +81,15 @@ impl Outbox {
         Ok(summary)
     }
 
-    fn decode_record(&self, seq: u64, kind: String, payload: &[u8]) -> Result<Record, OutboxError> {
-        if kind != KIND_DOSSIER {
+    fn decode_record(&self, seq: u64, kind: String, bytes: &[u8]) -> Result<Record, OutboxError> {
+        let Some(known) = Kind::parse(&kind) else {
             return Err(OutboxError::UnknownKind {
                 path: self.path.clone(),
                 seq,
                 kind,
             });
-        }
-        let dossier = Dossier::decode(payload).map_err(|source| OutboxError::CorruptPayload {
+        };
+        let body = payload::decode(known, bytes).map_err(|source| OutboxError::CorruptPayload {
             path: self.path.clone(),
             seq,
             kind,
@@ -98,13 +97,14 @@ impl Outbox {
         })?;
         Ok(Record {
             seq,
-            body: Some(record::Body::Dossier(dossier)),
+            body: Some(body),
         })
     }
 }
 
-/// Copies a hub rejection into `rejected`, with the pending row's payload when the row is still
-/// there. Returns false, and records nothing, when this sequence number was already rejected.
+/// Copies a hub rejection into `rejected`, with the pending row's kind and payload when the row
+/// is still there. Returns false, and records nothing, when this sequence number was already
+/// rejected.
 fn record_hub_rejection(
     tx: &Transaction<'_>,
     rejection: &Rejection,
@@ -120,15 +120,21 @@ fn record_hub_rejection(
         return Ok(false);
     }
 
-    let payload: Option<Vec<u8>> = tx
-        .query_row("SELECT payload FROM outbox WHERE seq = ?1", [seq], |row| {
-            row.get(0)
-        })
+    let row: Option<(String, Vec<u8>)> = tx
+        .query_row(
+            "SELECT kind, payload FROM outbox WHERE seq = ?1",
+            [seq],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
         .optional()?;
+    let (kind, payload) = match row {
+        Some((kind, payload)) => (Some(kind), Some(payload)),
+        None => (replacement_kind(tx, seq, &rejection.key)?, None),
+    };
     tx.execute(
         "INSERT INTO rejected (origin, source, seq, key, code, field, message, payload,
-                               rejected_at_ms)
-         VALUES ('hub', 'hub', ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                               rejected_at_ms, kind)
+         VALUES ('hub', 'hub', ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             seq,
             rejection.key,
@@ -136,10 +142,26 @@ fn record_hub_rejection(
             rejection.field,
             rejection.message,
             payload,
-            now
+            now,
+            kind
         ],
     )?;
     Ok(true)
+}
+
+/// Returns the kind of the newer version that replaced a rejected row, when exactly one kind has
+/// a pending row with the rejection's key after `seq`. Coalescing keeps the kind and key of the
+/// row it replaces.
+fn replacement_kind(tx: &Transaction<'_>, seq: i64, key: &str) -> rusqlite::Result<Option<String>> {
+    let mut statement =
+        tx.prepare_cached("SELECT DISTINCT kind FROM outbox WHERE key = ?1 AND seq > ?2")?;
+    let kinds: Vec<String> = statement
+        .query_map(params![key, seq], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(match kinds.as_slice() {
+        [kind] => Some(kind.clone()),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
@@ -319,12 +341,12 @@ mod tests {
         ingest_codes(&mut outbox, "in/1.json", &["A"]);
         outbox
             .conn
-            .execute("UPDATE outbox SET kind = 'rating' WHERE seq = 1", [])
+            .execute("UPDATE outbox SET kind = 'survey' WHERE seq = 1", [])
             .unwrap();
 
         let error = outbox.pending_batch(0, 10).unwrap_err();
         assert!(
-            matches!(&error, OutboxError::UnknownKind { seq: 1, kind, .. } if kind == "rating"),
+            matches!(&error, OutboxError::UnknownKind { seq: 1, kind, .. } if kind == "survey"),
             "{error:?}"
         );
     }

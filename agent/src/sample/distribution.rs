@@ -1,5 +1,6 @@
-//! The shares that shape generated dossiers, with defaults taken from the figures the national
-//! portal published for Phú Thọ for January to late September 2026 (597,918 dossiers received).
+//! The shares that shape generated records, with defaults taken from the figures the national
+//! portal published for Phú Thọ for January to late September 2026 (597,918 dossiers received,
+//! 570 feedback items, 89 procedures under the province).
 //!
 //! Shares the portal did not publish are marked as assumptions. Every share is a probability in
 //! `[0, 1]`, and [`Distribution::check`] enforces that before any dossier is drawn.
@@ -46,6 +47,45 @@ pub struct Distribution {
     /// Procedure deadlines in days, one per sample procedure. Working days are treated as
     /// calendar days, which moves due dates by at most a weekend or two.
     pub deadline_days: Vec<u32>,
+    /// Share of dossiers that used the national population database: 54.5%. Procedures for
+    /// citizens are connected to it with the same share (an assumption).
+    pub population_data: f64,
+    /// Feedback items per dossier: 570 per 597,918 dossiers.
+    pub feedback_per_dossier: f64,
+    /// Share of feedback items handled by their deadline: 51.9%.
+    pub feedback_on_time: f64,
+    /// Days a unit has to answer a feedback item. NOTE: an assumption of this generator.
+    pub feedback_due_days: u32,
+    /// Share of feedback items about a dossier, which then name its MaHoSo. NOTE: assumed 60%.
+    pub feedback_linked: f64,
+    /// Share of feedback items about a procedure (the rest split between staff and other).
+    /// NOTE: assumed 70%, staff 15%, other 15%.
+    pub feedback_about_procedure: f64,
+    /// Share of feedback items about staff. NOTE: assumed 15%.
+    pub feedback_about_staff: f64,
+    /// Share of answered feedback items whose sender was dissatisfied. NOTE: assumed 10%.
+    pub feedback_dissatisfied: f64,
+    /// Share of answered feedback items complained about again. NOTE: assumed 5%.
+    pub feedback_recomplained: f64,
+    /// Share of finished dossiers whose applicant rated them. NOTE: assumed 30%.
+    pub rated: f64,
+    /// Share of ratings at level 4 or 5 (satisfied): 88.4%, the portal's share of satisfied
+    /// dossiers, applied here to ratings.
+    pub satisfied: f64,
+    /// Procedures applied by the province: 89 under Phú Thọ.
+    pub province_procedures: usize,
+    /// Procedures applied by each commune. NOTE: not published; 20 is an assumption.
+    pub commune_procedures: usize,
+    /// Share of procedures with partial online service: 31 of 89.
+    pub procedure_partial: f64,
+    /// Share of procedures with full online service: 21 of 89.
+    pub procedure_full: f64,
+    /// Share of procedures announced by their legal deadline. NOTE: assumed 90%.
+    pub procedure_announced_on_time: f64,
+    /// Share of procedures made public by their deadline. NOTE: assumed 90%.
+    pub procedure_published_on_time: f64,
+    /// Share of public procedure entries with every required part. NOTE: assumed 95%.
+    pub procedure_complete: f64,
 }
 
 impl Default for Distribution {
@@ -66,6 +106,24 @@ impl Default for Distribution {
             stopped: 0.005,
             unit_spread: 0.5,
             deadline_days: vec![1, 3, 5, 7, 10, 15],
+            population_data: 0.545,
+            feedback_per_dossier: 570.0 / 597_918.0,
+            feedback_on_time: 0.519,
+            feedback_due_days: 10,
+            feedback_linked: 0.6,
+            feedback_about_procedure: 0.7,
+            feedback_about_staff: 0.15,
+            feedback_dissatisfied: 0.10,
+            feedback_recomplained: 0.05,
+            rated: 0.30,
+            satisfied: 0.884,
+            province_procedures: 89,
+            commune_procedures: 20,
+            procedure_partial: 31.0 / 89.0,
+            procedure_full: 21.0 / 89.0,
+            procedure_announced_on_time: 0.9,
+            procedure_published_on_time: 0.9,
+            procedure_complete: 0.95,
         }
     }
 }
@@ -94,6 +152,35 @@ impl Distribution {
                 "not_accepted + withdrawn + stopped",
                 self.not_accepted + self.withdrawn + self.stopped,
             ),
+            ("population_data", self.population_data),
+            ("feedback_per_dossier", self.feedback_per_dossier),
+            ("feedback_on_time", self.feedback_on_time),
+            ("feedback_linked", self.feedback_linked),
+            (
+                "feedback_about_procedure + feedback_about_staff",
+                self.feedback_about_procedure + self.feedback_about_staff,
+            ),
+            ("feedback_about_procedure", self.feedback_about_procedure),
+            ("feedback_about_staff", self.feedback_about_staff),
+            ("feedback_dissatisfied", self.feedback_dissatisfied),
+            ("feedback_recomplained", self.feedback_recomplained),
+            ("rated", self.rated),
+            ("satisfied", self.satisfied),
+            (
+                "procedure_partial + procedure_full",
+                self.procedure_partial + self.procedure_full,
+            ),
+            ("procedure_partial", self.procedure_partial),
+            ("procedure_full", self.procedure_full),
+            (
+                "procedure_announced_on_time",
+                self.procedure_announced_on_time,
+            ),
+            (
+                "procedure_published_on_time",
+                self.procedure_published_on_time,
+            ),
+            ("procedure_complete", self.procedure_complete),
         ];
         for (parameter, value) in shares {
             // A small tolerance lets sums such as 0.7 + 0.3 pass despite rounding.
@@ -112,6 +199,26 @@ impl Distribution {
                 expected: "at least one deadline, each from 0 to 365 days",
             });
         }
+        if !(1..=365).contains(&self.feedback_due_days) {
+            return Err(SampleError::InvalidDistribution {
+                parameter: "feedback_due_days",
+                value: self.feedback_due_days.to_string(),
+                expected: "1 to 365 days",
+            });
+        }
+        let max_procedures = 10_000;
+        for (parameter, count) in [
+            ("province_procedures", self.province_procedures),
+            ("commune_procedures", self.commune_procedures),
+        ] {
+            if count > max_procedures {
+                return Err(SampleError::InvalidDistribution {
+                    parameter,
+                    value: count.to_string(),
+                    expected: "0 to 10000 procedures per unit",
+                });
+            }
+        }
         Ok(())
     }
 
@@ -126,6 +233,9 @@ impl Distribution {
             digitized: shift(self.digitized),
             reused: shift(self.reused),
             paid_online: shift(self.paid_online),
+            population_data: shift(self.population_data),
+            feedback_on_time: shift(self.feedback_on_time),
+            satisfied: shift(self.satisfied),
             ..self.clone()
         }
     }

@@ -6,14 +6,14 @@
 //! "Đường Mẫu". Email addresses use the reserved `.invalid` domain.
 
 use super::Distribution;
-use chiso_proto::vntime::{format_portal_datetime, vietnam, vietnam_day};
+use chiso_proto::vntime::{format_portal_datetime, parse_portal_datetime, vietnam, vietnam_day};
 use chrono::{Days, TimeZone};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 
-const HOUR: i64 = 3_600;
-const DAY: i64 = 24 * HOUR;
+pub(super) const HOUR: i64 = 3_600;
+pub(super) const DAY: i64 = 24 * HOUR;
 
 /// A unit dossiers can be assigned to.
 #[derive(Debug, Clone)]
@@ -63,8 +63,8 @@ pub(super) fn sample_record(rng: &mut ChaCha8Rng, slot: &Slot, shares: &Distribu
 
     let mut record = json!({
         "MaHoSo": code,
-        "MaTTHC": format!("MAU.{deadline:03}"),
-        "TenTTHC": format!("Thủ tục mẫu giải quyết trong {deadline} ngày"),
+        "MaTTHC": procedure_code(deadline),
+        "TenTTHC": procedure_name(deadline),
         "MaLinhVuc": "MAU",
         "TenLinhVuc": "Lĩnh vực mẫu",
         "SoBienNhan": format!("{:06}", slot.sequence),
@@ -88,6 +88,16 @@ pub(super) fn sample_record(rng: &mut ChaCha8Rng, slot: &Slot, shares: &Distribu
     record
 }
 
+/// Returns the code of the sample procedure with a deadline of `deadline` days.
+pub(super) fn procedure_code(deadline: u32) -> String {
+    format!("MAU.{deadline:03}")
+}
+
+/// Returns the name of the sample procedure with a deadline of `deadline` days.
+pub(super) fn procedure_name(deadline: u32) -> String {
+    format!("Thủ tục mẫu giải quyết trong {deadline} ngày")
+}
+
 fn draw_channel(rng: &mut ChaCha8Rng, shares: &Distribution) -> u8 {
     let draw = rng.random::<f64>();
     if draw < shares.online {
@@ -100,7 +110,7 @@ fn draw_channel(rng: &mut ChaCha8Rng, shares: &Distribution) -> u8 {
 }
 
 /// Returns 17:00 Vietnam time on the day `days` after the received day.
-fn due_date(received_at: i64, days: u32) -> i64 {
+pub(super) fn due_date(received_at: i64, days: u32) -> i64 {
     let due_day = vietnam_day(received_at)
         .checked_add_days(Days::new(u64::from(days)))
         .expect("deadlines of at most a year stay within chrono's range");
@@ -173,7 +183,7 @@ fn handled_outcome(
     }
 }
 
-fn portal_date(instant: Option<i64>) -> String {
+pub(super) fn portal_date(instant: Option<i64>) -> String {
     instant.map(format_portal_datetime).unwrap_or_default()
 }
 
@@ -276,8 +286,56 @@ fn add_results(rng: &mut ChaCha8Rng, record: &mut Value, finished: bool, shares:
     merge(record, json!({ "DanhSachGiayToKetQua": results }));
 }
 
-fn merge(record: &mut Value, fields: Value) {
+pub(super) fn merge(record: &mut Value, fields: Value) {
     if let (Value::Object(record), Value::Object(fields)) = (record, fields) {
         record.extend(fields);
+    }
+}
+
+/// Adds the fields for the national databases: `KetNoiCSDLDanCu` by the unit's share of
+/// dossiers that used the population database. `TaiLieuNop[].DuocLayTuKhoDMQG` stays "0",
+/// because the portal showed no dossier linked to the applicant's data repository.
+pub(super) fn add_national_databases(
+    rng: &mut ChaCha8Rng,
+    record: &mut Value,
+    shares: &Distribution,
+) {
+    let used = rng.random_bool(shares.population_data);
+    merge(
+        record,
+        json!({ "KetNoiCSDLDanCu": if used { "1" } else { "0" } }),
+    );
+}
+
+/// The fields of a generated dossier that the other kinds are drawn from.
+#[derive(Debug, Clone)]
+pub(super) struct DossierFacts {
+    pub(super) code: String,
+    pub(super) unit_code: String,
+    pub(super) applicant: String,
+    pub(super) status: u8,
+    pub(super) received_at: i64,
+    pub(super) due_at: Option<i64>,
+    pub(super) finished_at: Option<i64>,
+    pub(super) returned_at: Option<i64>,
+    pub(super) refused_at: Option<i64>,
+}
+
+impl DossierFacts {
+    /// Reads a record written by [`sample_record`].
+    pub(super) fn read(record: &Value) -> DossierFacts {
+        let text = |key: &str| record[key].as_str().unwrap_or_default().to_string();
+        let date = |key: &str| parse_portal_datetime(record[key].as_str().unwrap_or_default()).ok();
+        DossierFacts {
+            code: text("MaHoSo"),
+            unit_code: text("MaDonVi"),
+            applicant: text("ChuHoSo"),
+            status: text("TrangThaiHoSo").parse().unwrap_or_default(),
+            received_at: date("NgayTiepNhan").unwrap_or_default(),
+            due_at: date("NgayHenTra"),
+            finished_at: date("NgayKetThucXuLy"),
+            returned_at: date("NgayTra"),
+            refused_at: date("NgayTuChoi"),
+        }
     }
 }

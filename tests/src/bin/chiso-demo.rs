@@ -1,14 +1,15 @@
-//! Runs the main job of chiso on embedded defaults, on this machine only: makes certificates,
-//! writes sample dossier files for the real communes of three provinces, starts a hub on
-//! 127.0.0.1, runs one agent per province (intake, then push over mutual TLS until drained),
-//! and prints the scoreboard of the provinces and the country.
+//! Runs the main job of chiso on embedded defaults, on this machine only. It makes
+//! certificates and writes sample files of every record kind (dossiers, procedures, feedback,
+//! ratings, processing steps) for the real communes of three provinces. It then starts a hub on
+//! 127.0.0.1, runs one agent per province (intake, then push over mutual TLS until drained), and
+//! prints the scoreboard of the provinces and the country.
 
 use anyhow::Context;
 use chiso_agent::config::Config as AgentConfig;
 use chiso_agent::dvcqg::IntakeContext;
 use chiso_agent::outbox::Outbox;
 use chiso_agent::push::{self, PushSettings};
-use chiso_agent::sample::{SampleSpec, write_sample};
+use chiso_agent::sample::{SampleSpec, write_sample_set};
 use chiso_agent::{intake, scores};
 use chiso_proto::units::UnitCatalogue;
 use chiso_proto::vntime::{Month, parse_portal_datetime};
@@ -69,9 +70,9 @@ async fn main() -> anyhow::Result<()> {
             seed: 2026 + index as u64,
             as_of,
         };
-        let file = agent_dir.join("dossiers.json");
-        write_sample(&spec, UnitCatalogue::official(), &file)?;
-        agents.push(tokio::spawn(run_agent(config_path, file)));
+        let written = write_sample_set(&spec, UnitCatalogue::official(), &agent_dir)?;
+        let files = written.into_iter().map(|(_, path, _)| path).collect();
+        agents.push(tokio::spawn(run_agent(config_path, files)));
     }
     for agent in agents {
         agent.await.context("agent task failed")??;
@@ -98,8 +99,9 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Takes one province's sample file into its outbox and pushes it until drained.
-async fn run_agent(config_path: PathBuf, file: PathBuf) -> anyhow::Result<()> {
+/// Takes one province's sample files into its outbox and pushes them until drained. Each file's
+/// envelope names its record kind.
+async fn run_agent(config_path: PathBuf, files: Vec<PathBuf>) -> anyhow::Result<()> {
     let config = AgentConfig::load(&config_path)?;
     let mut outbox = Outbox::open(&config.outbox)?;
     let context = IntakeContext {
@@ -107,21 +109,31 @@ async fn run_agent(config_path: PathBuf, file: PathBuf) -> anyhow::Result<()> {
         catalogue: UnitCatalogue::official(),
         agency_map: &config.agency_map,
     };
-    let summary = intake::ingest_file(&mut outbox, &file, &context)?;
-    println!(
-        "agent {}: ingested {} records ({} stored, {} rejected)",
-        config.locality,
-        summary.records,
-        summary.stored_new + summary.stored_changed,
-        summary.rejected.len()
-    );
+    for file in &files {
+        let input = intake::read_file(file, None, &context)?;
+        let kind = input.kind;
+        let summary = intake::store(&mut outbox, input)?;
+        println!(
+            "agent {}: ingested {} {kind} records ({} stored, {} rejected)",
+            config.locality,
+            summary.records,
+            summary.stored_new + summary.stored_changed,
+            summary.rejected.len()
+        );
+    }
 
     let settings = PushSettings::from_config(&config, true)?;
     let (_keep_running, running) = tokio::sync::watch::channel(false);
     let started = Instant::now();
-    push::run(Arc::new(Mutex::new(outbox)), settings, running).await?;
+    let outbox = Arc::new(Mutex::new(outbox));
+    push::run(Arc::clone(&outbox), settings, running).await?;
+    let rejected = outbox
+        .lock()
+        .map_err(|_| anyhow::anyhow!("the outbox lock was poisoned"))?
+        .stats()?
+        .rejected;
     println!(
-        "agent {}: outbox drained in {:.1} s",
+        "agent {}: outbox drained in {:.1} s, {rejected} records rejected (list them with chiso-agent rejects)",
         config.locality,
         started.elapsed().as_secs_f64()
     );
