@@ -224,6 +224,7 @@ async fn deleted_dossiers_found_and_resent() {
     assert_eq!(hub_version(&hub, "A1-0"), 1, "a resend keeps the version");
     assert_eq!(province_completeness(&hub, &pki).await, (30, 30, 0));
     assert_eq!(gaps_command(&config).await.trim(), "no open gaps");
+    chiso_tests::verify_counters(&hub.config.database);
     hub.stop().await;
 }
 
@@ -294,6 +295,7 @@ async fn records_past_retention_listed_for_reexport() {
     assert_eq!(hub_version(&hub, "R3"), 1);
     assert!(hub_gaps(&hub)[0].4, "the gap is closed");
     assert_eq!(gaps_command(&config).await.trim(), "no open gaps");
+    chiso_tests::verify_counters(&hub.config.database);
     hub.stop().await;
 }
 
@@ -347,5 +349,6 @@ async fn reingest_and_new_versions_make_no_gap() {
     assert_eq!(hub_version(&hub, "A2-1"), 2);
     assert_eq!(province_completeness(&hub, &pki).await, (32, 32, 0));
     assert_eq!(gaps_command(&config).await.trim(), "no open gaps");
+    chiso_tests::verify_counters(&hub.config.database);
     hub.stop().await;
 }

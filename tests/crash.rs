@@ -104,6 +104,7 @@ async fn agent_killed_mid_push_counts_each_dossier_once() {
         )
         .unwrap();
     assert_eq!(versions, 1, "a replay created a new version");
+    chiso_tests::verify_counters(&hub.config.database);
 
     // Every dossier of the sample was received in October, so the score counts each once.
     let channel = chiso_agent::push::connect(&hub.url(), pki.client_tls("agent-79").unwrap())

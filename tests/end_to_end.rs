@@ -214,12 +214,35 @@ async fn scores_match_hand_computed_values() {
     // Province 01 sums the counts of itself and its communes, never averages their scores:
     // on time 2 + 3 = 5 of 3 + 4 = 7 (D7 not accepted) -> 20 * 5/7.
     // Online 2 + 1 + 1 (D7) = 4 of 3 + 3 + 1 = 7 -> 0.571 >= 0.5 -> 6.
+    // The watermark names the one contributing agent and its nine committed records.
+    assert_eq!(october.watermarks.len(), 1, "{:?}", october.watermarks);
+    let watermark = &october.watermarks[0];
+    assert_eq!(
+        (watermark.locality.as_str(), watermark.last_committed_seq),
+        ("01", 9)
+    );
+    assert!(watermark.last_batch_unix_ms > 0 && watermark.latest_record_unix_ms > 0);
+    assert!(
+        october.counters_as_of_day >= 20261204,
+        "{}",
+        october.counters_as_of_day
+    );
     let province = unit(&october, "01");
     assert_eq!(province.level, "province");
     assert_score(province, "DOSSIER_ON_TIME", 5, 7, 20.0 * 5.0 / 7.0);
     assert_score(province, "ONLINE_FILING", 4, 7, 6.0);
-    // The total adds the 2 points the dvcqg-2026 catalogue gives ELECTRONIC_CERTIFIED_COPY.
-    assert!((province.points - (20.0 * 5.0 / 7.0 + 6.0 + 2.0)).abs() < 1e-9);
+    // Satisfied: on time at 31 October with no bad rating or complaint, of the 7 received in
+    // October: D1, D2, D5, D7 (no due date) and D9 -> 5/7 against a full mark at 90%.
+    let satisfied = indicator(province, "DOSSIER_RECEIVING_SATISFACTION");
+    assert_eq!((satisfied.numerator, satisfied.denominator), (5, 7));
+    // The total adds the 2 points the dvcqg-2026 catalogue gives ELECTRONIC_CERTIFIED_COPY and
+    // the full 6 + 6 of the two feedback indicators, as no feedback was received.
+    let expected = 20.0 * 5.0 / 7.0 + 6.0 + 2.0 + 6.0 * (5.0 / 7.0) / 0.9 + 12.0;
+    assert!(
+        (province.points - expected).abs() < 1e-9,
+        "{} against {expected}",
+        province.points
+    );
 
     // A commune of Hà Nội with no dossier is listed and not assessed, not zero.
     let quiet = unit(&october, "00025");
@@ -281,6 +304,7 @@ async fn scores_match_hand_computed_values() {
         .find(|indicator| indicator["id"] == "DOSSIER_ON_TIME")
         .unwrap();
     assert_eq!(on_time["numerator"], 5);
+    chiso_tests::verify_counters(&hub.config.database);
     hub.stop().await;
 }
 
@@ -367,6 +391,7 @@ async fn malformed_records_are_reported_and_valid_ones_stored() {
         .unwrap();
     codes.sort();
     assert_eq!(codes, ["G0", "G2"]);
+    chiso_tests::verify_counters(&hub.config.database);
     hub.stop().await;
 }
 

@@ -203,5 +203,6 @@ async fn cut_and_frozen_connections_recover_by_themselves() {
     );
     agent.kill().await.unwrap();
     drop(proxy);
+    chiso_tests::verify_counters(&hub.config.database);
     hub.stop().await;
 }

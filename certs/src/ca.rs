@@ -148,7 +148,7 @@ impl Ca {
     }
 
     /// Issues an agent certificate (clientAuth) with the URI SAN
-    /// `spiffe://chiso/agent/<locality>`, where the locality is a province code.
+    /// `spiffe://chiso/agent/<locality>`, where the locality is a province or ministry code.
     pub fn issue_agent(&self, locality: &str, days: u32) -> Result<CertifiedKey, CertError> {
         let identity = leaf::agent_identity(locality)?;
         let mut request = LeafRequest::valid_for_days(&format!("chiso agent {locality}"), days)?;

@@ -31,6 +31,10 @@ pub enum Command {
         /// Province code that gets an agent certificate (repeatable; none by default).
         #[arg(long = "province")]
         provinces: Vec<String>,
+        /// Ministry code, such as BTC, that gets an agent certificate (repeatable; none by
+        /// default).
+        #[arg(long = "ministry")]
+        ministries: Vec<String>,
         /// DNS name or IP address of the hub (repeatable).
         #[arg(long = "hub-host", default_values = DEFAULT_HUB_HOSTS)]
         hub_hosts: Vec<String>,
@@ -38,12 +42,12 @@ pub enum Command {
         #[arg(long = "operator")]
         operators: Vec<String>,
     },
-    /// Signs an agent certificate for a province with the CA in --ca-dir.
+    /// Signs an agent certificate for a province or ministry with the CA in --ca-dir.
     IssueAgent {
         /// Directory containing ca.crt and ca.key.
         #[arg(long)]
         ca_dir: PathBuf,
-        /// Province code of the agent, such as 79.
+        /// Province or ministry code of the agent, such as 79 or BTC.
         #[arg(long)]
         locality: String,
         /// Validity in days, 1 to 3650.
@@ -162,12 +166,13 @@ impl Command {
             Command::Init {
                 dir,
                 provinces,
+                ministries,
                 hub_hosts,
                 operators,
             } => {
                 let options = InitOptions {
                     dir,
-                    provinces,
+                    provinces: provinces.into_iter().chain(ministries).collect(),
                     hub_hosts,
                     operators,
                     agent_days: DEFAULT_AGENT_DAYS,
@@ -294,6 +299,14 @@ mod tests {
         assert_eq!(paths.len(), 8);
 
         let file = temp.path().join("agent-01.crt");
+        let ministry = tempfile::tempdir().unwrap();
+        let dir = ministry.path().to_str().unwrap();
+        let init = Cli::try_parse_from(["chiso-certs", "init", "--dir", dir, "--ministry", "BTC"]);
+        let Output::Written(ministry_paths) = init.unwrap().command.run(0).unwrap() else {
+            panic!("init printed text instead of writing files");
+        };
+        assert!(ministry_paths.contains(&ministry.path().join("agent-BTC.crt")));
+
         let show = Cli::try_parse_from(["chiso-certs", "show", file.to_str().unwrap()]);
         let Output::Text(text) = show.unwrap().command.run(0).unwrap() else {
             panic!("show wrote files instead of printing");

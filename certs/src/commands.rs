@@ -20,7 +20,7 @@ pub const INIT_CA_NAME: &str = "chiso development CA";
 pub struct InitOptions {
     /// Directory that receives every file.
     pub dir: PathBuf,
-    /// Province codes that each get an agent certificate.
+    /// Province and ministry codes that each get an agent certificate.
     pub provinces: Vec<String>,
     /// DNS names and IP addresses of the hub certificate.
     pub hub_hosts: Vec<String>,

@@ -6,15 +6,17 @@ use std::path::PathBuf;
 /// Errors while making, loading, writing or reading certificates.
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
-    /// The locality is not a province code of the unit catalogue.
+    /// The locality is neither a province code of the unit catalogue nor a ministry code.
     #[error(
-        "locality {locality:?} is not a province code of the 2025 catalogue; use one of {known}"
+        "locality {locality:?} is neither a province code of the 2025 catalogue nor a ministry code; use a province code ({known}) or a ministry code of the hub's unit catalogue ({ministries}, or one its units_file adds)"
     )]
     UnknownLocality {
         /// The rejected value.
         locality: String,
         /// The province codes of the catalogue, comma-separated.
         known: String,
+        /// The built-in ministry codes, comma-separated.
+        ministries: String,
     },
     /// The validity period in days is outside the accepted range.
     #[error("validity of {days} days is out of range; use between {min} and {max} days")]

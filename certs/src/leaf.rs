@@ -7,6 +7,7 @@
 use std::net::IpAddr;
 
 use chiso_proto::identity::Identity;
+use chiso_proto::ministries;
 use chiso_proto::units::UnitCatalogue;
 use rcgen::{
     CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, KeyUsagePurpose,
@@ -120,14 +121,18 @@ pub fn check_days(days: u32) -> Result<(), CertError> {
     }
 }
 
-/// Returns the agent identity of a locality, which must be a province code of the official
-/// unit catalogue.
+/// Returns the agent identity of a locality: a province code of the official unit catalogue or
+/// a ministry code. A ministry code is checked for its shape only, because a hub may add
+/// ministries with its `units_file`, which this tool does not read. The hub rejects an agent
+/// whose code is not a locality of its catalogue.
 pub fn agent_identity(locality: &str) -> Result<Identity, CertError> {
     let catalogue = UnitCatalogue::official();
-    if !catalogue.province_codes().any(|code| code == locality) {
+    let province = catalogue.province_codes().any(|code| code == locality);
+    if !province && ministries::check_code(locality).is_err() {
         return Err(CertError::UnknownLocality {
             locality: locality.to_string(),
             known: catalogue.province_codes().collect::<Vec<_>>().join(", "),
+            ministries: catalogue.ministry_codes().collect::<Vec<_>>().join(", "),
         });
     }
     Ok(Identity::Agent(locality.to_string()))
@@ -241,6 +246,20 @@ mod tests {
             agent_identity("79").unwrap(),
             Identity::Agent("79".to_string())
         );
+        assert_eq!(
+            agent_identity("BTC").unwrap(),
+            Identity::Agent("BTC".to_string())
+        );
+    }
+
+    #[test]
+    fn malformed_ministry_code_rejected() {
+        for bad in ["btc", "B", "VN", "BTC/1", "00004"] {
+            let err = agent_identity(bad).unwrap_err();
+            let message = err.to_string();
+            assert!(message.contains(&format!("{bad:?}")), "{message}");
+            assert!(message.contains("BTC, "), "{message}");
+        }
     }
 
     #[test]

@@ -12,9 +12,9 @@
 //! - [`cli`]: that binary's command-line arguments.
 //!
 //! Every key is ECDSA P-256. Agent and operator certificates carry their identity as a URI SAN
-//! (`spiffe://chiso/agent/<province code>`, `spiffe://chiso/operator/<name>`), as defined by
-//! [`chiso_proto::identity::Identity`]. File permissions are set through Unix modes, so the crate
-//! builds on Unix only.
+//! (`spiffe://chiso/agent/<province or ministry code>`, `spiffe://chiso/operator/<name>`), as
+//! defined by [`chiso_proto::identity::Identity`]. File permissions are set through Unix modes,
+//! so the crate builds on Unix only.
 
 pub mod ca;
 pub mod cli;

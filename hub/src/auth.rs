@@ -3,7 +3,8 @@
 //! The TLS layer (`tls::verifier`) has already checked the chain against the client CA, the
 //! validity period, revocation, and that the leaf carries exactly one `spiffe://chiso/` URI.
 //! This module reads that leaf again from the connection's [`PeerInfo`] and decides what the
-//! identity may do: agents push for their own province, operators call the operator service. A
+//! identity may do: agents push for their own province or ministry, operators call the operator
+//! service. A
 //! request without a certificate, or whose certificate carries no chiso identity, is
 //! unauthenticated.
 
@@ -98,19 +99,17 @@ pub fn identity_from_der(der: &[u8]) -> Result<Identity, Status> {
     Ok(identity)
 }
 
-/// Returns the locality of an agent identity, checked against the unit catalogue.
+/// Returns the locality of an agent identity, checked against the unit catalogue: a province or
+/// a ministry (or ministry-level agency).
 pub fn agent_locality(identity: &Identity, catalogue: &UnitCatalogue) -> Result<String, Status> {
     let Identity::Agent(code) = identity else {
         return Err(Status::permission_denied(format!(
             "{identity} is not an agent identity; only agents may push records"
         )));
     };
-    let is_province = catalogue
-        .get(code)
-        .is_some_and(|unit| unit.province_code == *code);
-    if !is_province {
+    if !catalogue.is_locality(code) {
         return Err(Status::permission_denied(format!(
-            "agent locality {code:?} is not a province of the unit catalogue"
+            "agent locality {code:?} is not a province or ministry of the unit catalogue"
         )));
     }
     Ok(code.clone())
@@ -139,10 +138,19 @@ mod tests {
     }
 
     #[test]
-    fn agent_locality_must_be_province() {
+    fn agent_locality_must_be_province_or_ministry() {
         let catalogue = UnitCatalogue::official();
         let province = agent_locality(&Identity::Agent("79".into()), catalogue);
         assert_eq!(province.unwrap(), "79");
+        let ministry = agent_locality(&Identity::Agent("BTC".into()), catalogue);
+        assert_eq!(ministry.unwrap(), "BTC");
+        let unknown = agent_locality(&Identity::Agent("BXYZ".into()), catalogue).unwrap_err();
+        assert_eq!(unknown.code(), tonic::Code::PermissionDenied);
+        let text = "version = \"t\"\nbase = \"ministries-2025\"\n[[unit]]\ncode = \"TCT\"\nname = \"Cục Thuế\"\nparent = \"BTC\"\n";
+        let file = chiso_proto::ministries::MinistryFile::parse(text, "t.toml").unwrap();
+        let with_units = UnitCatalogue::with_ministries(file).unwrap();
+        let unit = agent_locality(&Identity::Agent("TCT".into()), &with_units).unwrap_err();
+        assert_eq!(unit.code(), tonic::Code::PermissionDenied);
         let commune = agent_locality(&Identity::Agent("00004".into()), catalogue).unwrap_err();
         assert_eq!(commune.code(), tonic::Code::PermissionDenied);
         let operator = agent_locality(&Identity::Operator("ops".into()), catalogue).unwrap_err();

@@ -2,6 +2,9 @@
 //! binds. Every default lives here and the README's configuration table mirrors it.
 
 use crate::catalogue::{Catalogue, CatalogueError, DEFAULT_CATALOGUE};
+use crate::counters::CounterRules;
+use chiso_proto::ministries::MinistryFileError;
+use chiso_proto::units::UnitCatalogue;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +29,10 @@ pub const DEFAULT_MAX_STRING_BYTES: usize = 256;
 pub const DEFAULT_RECORDS_PER_SECOND: u32 = 2_000;
 /// Default records an agent may send at once above the sustained rate.
 pub const DEFAULT_BURST_RECORDS: u32 = 20_000;
+/// Default maximum time a push stream is held for the rate limit, in milliseconds: a third of the
+/// agent's default `push.ack_timeout_ms` (60,000), so a held agent does not take the stream for
+/// stalled.
+pub const DEFAULT_MAX_RATE_HOLD_MS: u64 = 20_000;
 /// Default concurrent push streams per agent identity.
 pub const DEFAULT_MAX_STREAMS_PER_AGENT: u32 = 2;
 /// Default concurrent connections, all peers together.
@@ -54,6 +61,86 @@ pub struct Config {
     /// Indicator catalogue file (TOML), used instead of a built-in catalogue.
     #[serde(default)]
     pub catalogue_file: Option<PathBuf>,
+    /// Ministry catalogue file (TOML) that replaces or extends the built-in ministries.
+    #[serde(default)]
+    pub units_file: Option<PathBuf>,
+    /// What the running counters count, and how often the hub checks for a new day.
+    #[serde(default)]
+    pub counters: CountersConfig,
+}
+
+/// Default seconds between checks for a new Vietnam day, which moves the counters.
+pub const DEFAULT_DAY_CHECK_S: u64 = 60;
+
+/// The `[counters]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CountersConfig {
+    /// First calendar year that has running counters; earlier periods are computed on request.
+    pub first_year: i32,
+    /// Ratings at this level or above (1 to 5) are satisfied.
+    pub rating_satisfied_min: u32,
+    /// Ratings at this level or below (1 to 5) are dissatisfied.
+    pub rating_dissatisfied_max: u32,
+    /// Seconds between checks for a new Vietnam day.
+    pub day_check_s: u64,
+}
+
+impl Default for CountersConfig {
+    fn default() -> CountersConfig {
+        let rules = CounterRules::default();
+        CountersConfig {
+            first_year: rules.first_year,
+            rating_satisfied_min: rules.rating_satisfied_min,
+            rating_dissatisfied_max: rules.rating_dissatisfied_max,
+            day_check_s: DEFAULT_DAY_CHECK_S,
+        }
+    }
+}
+
+impl CountersConfig {
+    /// Returns the counter rules of this section.
+    pub fn rules(&self) -> CounterRules {
+        CounterRules {
+            first_year: self.first_year,
+            rating_satisfied_min: self.rating_satisfied_min,
+            rating_dissatisfied_max: self.rating_dissatisfied_max,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_range(
+            "counters.first_year",
+            self.first_year,
+            2000..=2100,
+            "must be a year between 2000 and 2100",
+        )?;
+        check_range(
+            "counters.rating_satisfied_min",
+            self.rating_satisfied_min,
+            1..=5,
+            "must be a rating level from 1 to 5",
+        )?;
+        check_range(
+            "counters.rating_dissatisfied_max",
+            self.rating_dissatisfied_max,
+            1..=5,
+            "must be a rating level from 1 to 5",
+        )?;
+        if self.rating_dissatisfied_max >= self.rating_satisfied_min {
+            return Err(ConfigError::Invalid {
+                key: "counters.rating_dissatisfied_max",
+                value: self.rating_dissatisfied_max.to_string(),
+                reason: "must be below counters.rating_satisfied_min, so no rating is both",
+            });
+        }
+        check_range(
+            "counters.day_check_s",
+            self.day_check_s,
+            1..=3600,
+            "must be between 1 and 3600 seconds",
+        )
+    }
 }
 
 /// TLS files, PEM encoded.
@@ -107,6 +194,9 @@ pub struct Limits {
     pub records_per_second: u32,
     /// Records an agent may send at once above the sustained rate.
     pub burst_records: u32,
+    /// Maximum time the hub holds a batch of an agent above its rate before it refuses the
+    /// batch, in milliseconds.
+    pub max_rate_hold_ms: u64,
     /// Concurrent push streams per agent identity.
     pub max_streams_per_agent: u32,
     /// Concurrent connections, all peers together.
@@ -124,6 +214,7 @@ impl Default for Limits {
             max_string_bytes: DEFAULT_MAX_STRING_BYTES,
             records_per_second: DEFAULT_RECORDS_PER_SECOND,
             burst_records: DEFAULT_BURST_RECORDS,
+            max_rate_hold_ms: DEFAULT_MAX_RATE_HOLD_MS,
             max_streams_per_agent: DEFAULT_MAX_STREAMS_PER_AGENT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             handshake_timeout_ms: DEFAULT_HANDSHAKE_TIMEOUT_MS,
@@ -221,12 +312,13 @@ impl Config {
                 *file = base.join(&*file);
             }
         }
-        if let Some(file) = config
-            .catalogue_file
-            .as_mut()
-            .filter(|file| file.is_relative())
+        for file in [&mut config.catalogue_file, &mut config.units_file]
+            .into_iter()
+            .filter_map(Option::as_mut)
         {
-            *file = base.join(&*file);
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
         }
         config.validate()?;
         Ok(config)
@@ -240,6 +332,23 @@ impl Config {
             (None, Some(id)) => Catalogue::builtin(id),
             (None, None) => Catalogue::builtin(DEFAULT_CATALOGUE),
         }
+    }
+
+    /// Loads the unit catalogue: the official provinces and communes with the ministries of
+    /// `units_file`, or with the built-in ministries when it is not set. The catalogue lives as
+    /// long as the process, so a file is loaded (and its memory kept) once per call.
+    pub fn unit_catalogue(&self) -> Result<&'static UnitCatalogue, MinistryFileError> {
+        let Some(path) = &self.units_file else {
+            return Ok(UnitCatalogue::official());
+        };
+        let catalogue = UnitCatalogue::with_ministry_file(path)?;
+        tracing::info!(
+            file = %path.display(),
+            version = catalogue.version(),
+            ministries = catalogue.ministry_codes().count(),
+            "unit catalogue loaded"
+        );
+        Ok(Box::leak(Box::new(catalogue)))
     }
 
     /// Checks every value.
@@ -265,6 +374,7 @@ impl Config {
                 reason: "must be between 65536 and 268435456 bytes",
             });
         }
+        self.counters.validate()?;
         self.validate_security_limits()
     }
 
@@ -299,6 +409,15 @@ impl Config {
             limits.burst_records,
             limits.max_batch_records..=10_000_000,
             "must be at least limits.max_batch_records and at most 10000000, so that a full batch can pass",
+        )?;
+        // A full batch that finds the budget empty waits max_batch_records / records_per_second.
+        let full_batch_ms = (u64::from(limits.max_batch_records) * 1000)
+            .div_ceil(u64::from(limits.records_per_second));
+        check_range(
+            "limits.max_rate_hold_ms",
+            limits.max_rate_hold_ms,
+            full_batch_ms..=600_000,
+            "must be at most 600000 and at least 1000 * limits.max_batch_records / limits.records_per_second, so that a full batch can pass after one hold",
         )?;
         check_range(
             "limits.max_streams_per_agent",
@@ -388,6 +507,22 @@ mod tests {
     }
 
     #[test]
+    fn rate_hold_shorter_than_full_batch_is_rejected() {
+        let mut config: Config =
+            toml::from_str("[tls]\ncert = \"a\"\nkey = \"b\"\nclient_ca = \"c\"\n").unwrap();
+        assert!(config.validate().is_ok(), "the defaults are valid");
+        // 1000 records at 10 a second need a hold of 100 s.
+        config.limits.records_per_second = 10;
+        let message = config.validate().unwrap_err().to_string();
+        assert!(
+            message.contains("limits.max_rate_hold_ms = 20000"),
+            "{message}"
+        );
+        config.limits.max_rate_hold_ms = 100_000;
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
     fn catalogue_keys_choose_catalogue() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("hub.toml");
@@ -411,5 +546,40 @@ mod tests {
         std::fs::write(&path, both).unwrap();
         let message = Config::load(&path).unwrap_err().to_string();
         assert!(message.contains("catalogue = 766-2022"), "{message}");
+    }
+
+    #[test]
+    fn units_file_extends_builtin_ministries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hub.toml");
+        let tls = "[tls]\ncert = \"a\"\nkey = \"b\"\nclient_ca = \"c\"\n";
+
+        std::fs::write(&path, tls).unwrap();
+        let config = Config::load(&path).unwrap();
+        let official = config.unit_catalogue().unwrap();
+        assert!(std::ptr::eq(official, UnitCatalogue::official()));
+
+        std::fs::write(&path, format!("units_file = \"ministries.toml\"\n{tls}")).unwrap();
+        let config = Config::load(&path).unwrap();
+        assert_eq!(config.units_file, Some(dir.path().join("ministries.toml")));
+        let missing = config.unit_catalogue().unwrap_err().to_string();
+        assert!(missing.contains("ministries.toml"), "{missing}");
+
+        let units = "version = \"tax-2026\"\nbase = \"ministries-2025\"\n[[unit]]\ncode = \"TCT\"\nname = \"Cục Thuế\"\nparent = \"BTC\"\n";
+        std::fs::write(dir.path().join("ministries.toml"), units).unwrap();
+        let catalogue = config.unit_catalogue().unwrap();
+        assert_eq!(catalogue.get("TCT").unwrap().province_code, "BTC");
+        assert!(catalogue.get("BYT").is_some());
+        assert!(
+            catalogue
+                .version()
+                .ends_with("+ ministries-2025 + tax-2026")
+        );
+
+        let cycle = "version = \"x\"\n[[unit]]\ncode = \"AB\"\nname = \"a\"\nparent = \"AB\"\n";
+        std::fs::write(dir.path().join("ministries.toml"), cycle).unwrap();
+        let message = config.unit_catalogue().unwrap_err().to_string();
+        assert!(message.contains("[[unit]] 1 (code \"AB\")"), "{message}");
+        assert!(message.contains("parent cycle AB -> AB"), "{message}");
     }
 }

@@ -4,7 +4,6 @@ use anyhow::Context;
 use chiso_hub::config::Config;
 use chiso_hub::server;
 use chiso_hub::store::StoreHandle;
-use chiso_proto::units::UnitCatalogue;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -33,6 +32,8 @@ enum Command {
     },
     /// Score what-if counts read as JSON on stdin with an indicator catalogue.
     Score(chiso_hub::score_cmd::ScoreArgs),
+    /// Rebuild every counter from the stored records, or verify them with --verify.
+    Recompute(chiso_hub::recompute::RecomputeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,6 +50,10 @@ fn main() -> anyhow::Result<()> {
             listen,
             database,
         } => (config, listen, database),
+        Command::Recompute(args) => {
+            let code = chiso_hub::recompute::run(&args, std::io::stdout().lock())?;
+            std::process::exit(code);
+        }
         Command::Score(args) => {
             let output = std::io::stdout().lock();
             return Ok(chiso_hub::score_cmd::run(
@@ -66,13 +71,15 @@ fn main() -> anyhow::Result<()> {
         config.database = database;
     }
     config.validate()?;
+    let units = config.unit_catalogue()?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async move {
-        let store = StoreHandle::open(&config.database, UnitCatalogue::official())
+        let rules = config.counters.rules();
+        let store = StoreHandle::open_with_rules(&config.database, units, rules)
             .with_context(|| format!("cannot open database {}", config.database.display()))?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -12,7 +12,6 @@ use crate::operator::OperatorService;
 use crate::service::HubService;
 use crate::store::StoreHandle;
 use crate::tls::{AcceptSettings, TlsError, TlsIncoming, TlsReloader};
-use chiso_proto::units::UnitCatalogue;
 use chiso_proto::v1::{
     operator_server::OperatorServer, scores_server::ScoresServer, sync_server::SyncServer,
 };
@@ -61,7 +60,7 @@ pub async fn serve(
     install_crypto_provider();
     let reloader = Arc::new(TlsReloader::load(&config.tls)?);
     let limits = AgentLimits::new(&config.limits);
-    let catalogue = UnitCatalogue::official();
+    let catalogue = store.unit_catalogue();
     let indicators = Arc::new(config.indicator_catalogue()?);
     tracing::info!(catalogue = %indicators.version, "indicator catalogue loaded");
     let (stopping, stopping_receiver) = watch::channel(false);
@@ -73,6 +72,12 @@ pub async fn serve(
     )
     .with_indicator_catalogue(indicators)
     .with_shutdown(stopping_receiver);
+    let day_check = Duration::from_secs(config.counters.day_check_s);
+    let days = tokio::spawn(move_counters_daily(
+        store.clone(),
+        day_check,
+        stopping.subscribe(),
+    ));
     let operator = OperatorService::new(store, Arc::clone(&limits));
     let max_message = config.limits.max_message_bytes;
 
@@ -101,6 +106,40 @@ pub async fn serve(
             let _ = stopping.send(true);
         })
         .await?;
+    days.abort();
     tracing::info!("hub stopped");
     Ok(())
+}
+
+/// Moves the counters to each new Vietnam day, so open dossiers whose due day passed turn late
+/// without a new record. Checks every `interval` until the hub stops.
+async fn move_counters_daily(
+    store: StoreHandle,
+    interval: Duration,
+    mut stopping: watch::Receiver<bool>,
+) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = None;
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stopping.changed() => return,
+        }
+        let today = crate::store::today();
+        if last == Some(today) {
+            continue;
+        }
+        match store.advance_counters(today).await {
+            Ok(recounted) => {
+                if last.is_some() {
+                    tracing::info!(day = %today, recounted, "counters moved to a new day");
+                }
+                last = Some(today);
+            }
+            Err(error) => {
+                tracing::error!(day = %today, %error, "moving the counters to a new day failed; retrying at the next check");
+            }
+        }
+    }
 }

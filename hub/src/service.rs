@@ -17,7 +17,8 @@ use crate::stream::PushContext;
 use crate::tls::TlsReloader;
 use chiso_proto::units::UnitCatalogue;
 use chiso_proto::v1::{
-    GetScoresRequest, GetScoresResponse, PushRequest, PushResponse, scores_server, sync_server,
+    ExplainRequest, ExplainResponse, GetScoresRequest, GetScoresResponse, PushRequest,
+    PushResponse, scores_server, sync_server,
 };
 use chiso_proto::vntime::{Period, PeriodKind, vietnam_day};
 use std::pin::Pin;
@@ -159,9 +160,22 @@ impl scores_server::Scores for HubService {
             let connection = store
                 .reader()
                 .map_err(|error| status_from_store(error, "-"))?;
-            let mut response = scores::compute(&connection, catalogue, &indicators, &query)
-                .map_err(status_from_scores)?;
+            let rules = store.counter_rules();
+            let mut response =
+                scores::compute_with_rules(&connection, catalogue, &indicators, rules, &query)
+                    .map_err(status_from_scores)?;
             store::attach_completeness(&connection, &mut response, first_day, last_day)
+                .map_err(|error| status_from_store(error, "-"))?;
+            let locality = query
+                .unit_code
+                .as_deref()
+                .filter(|code| *code != scores::COUNTRY_CODE)
+                .map(|code| {
+                    catalogue
+                        .get(code)
+                        .map_or_else(|| code.to_string(), |unit| unit.province_code.clone())
+                });
+            store::attach_watermarks(&connection, &mut response, locality.as_deref())
                 .map_err(|error| status_from_store(error, "-"))?;
             Ok::<_, Status>(response)
         })
@@ -169,6 +183,47 @@ impl scores_server::Scores for HubService {
         .map_err(|error| {
             tracing::error!(%error, "score task failed");
             Status::internal("score computation failed")
+        })??;
+        Ok(Response::new(response))
+    }
+
+    async fn explain(
+        &self,
+        request: Request<ExplainRequest>,
+    ) -> Result<Response<ExplainResponse>, Status> {
+        let caller = auth::peer_identity(&request)?;
+        let request = request.into_inner();
+        for (name, value) in [
+            ("ExplainRequest.unit_code", &request.unit_code),
+            ("ExplainRequest.period", &request.period),
+            ("ExplainRequest.indicator_id", &request.indicator_id),
+            ("ExplainRequest.page_token", &request.page_token),
+        ] {
+            self.limits.check_string(name, value)?;
+        }
+        let store = self.store.clone();
+        let catalogue = self.catalogue;
+        let indicators = Arc::clone(&self.indicators);
+        let now = chrono::Utc::now().timestamp();
+        let response = tokio::task::spawn_blocking(move || {
+            let connection = store
+                .reader()
+                .map_err(|error| status_from_store(error, "-"))?;
+            let rules = store.counter_rules();
+            crate::explain::answer(
+                &connection,
+                catalogue,
+                &indicators,
+                &rules,
+                &caller,
+                &request,
+                now,
+            )
+        })
+        .await
+        .map_err(|error| {
+            tracing::error!(%error, "explain task failed");
+            Status::internal("explain failed")
         })??;
         Ok(Response::new(response))
     }

@@ -10,7 +10,6 @@ pub mod process;
 use chiso_certs::{Ca, write_ca, write_pem_pair};
 use chiso_hub::config::{Config as HubConfig, Limits, TlsConfig as HubTls};
 use chiso_hub::store::StoreHandle;
-use chiso_proto::units::UnitCatalogue;
 use chiso_proto::v1::sync_client::SyncClient;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -105,6 +104,8 @@ pub fn hub_config(pki: &Pki, dir: &Path) -> HubConfig {
         limits: Limits::default(),
         catalogue: None,
         catalogue_file: None,
+        units_file: None,
+        counters: Default::default(),
     }
 }
 
@@ -113,7 +114,11 @@ pub async fn start_hub(config: HubConfig) -> anyhow::Result<HubHandle> {
     chiso_hub::server::install_crypto_provider();
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
-    let store = StoreHandle::open(&config.database, UnitCatalogue::official())?;
+    let store = StoreHandle::open_with_rules(
+        &config.database,
+        config.unit_catalogue()?,
+        config.counters.rules(),
+    )?;
     let (shutdown, stopped) = oneshot::channel::<()>();
     let server_config = config.clone();
     let server_store = store.clone();
@@ -187,6 +192,25 @@ pub fn binary(name: &str) -> PathBuf {
         if built_in_release() {
             command.arg("--release");
         }
+        // Cargo gives this test process the variables of the chiso-tests package, such as
+        // CARGO_MANIFEST_DIR and CARGO_PKG_NAME. Build scripts that watch them (ring's does) would
+        // see them change and rebuild, and the next `cargo test` would rebuild them back.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            if name.starts_with("CARGO_PKG_")
+                || name.starts_with("CARGO_MANIFEST_")
+                || name.starts_with("CARGO_BIN_")
+                || matches!(
+                    name.as_ref(),
+                    "CARGO_CRATE_NAME"
+                        | "CARGO_PRIMARY_PACKAGE"
+                        | "CARGO_TARGET_TMPDIR"
+                        | "OUT_DIR"
+                )
+            {
+                command.env_remove(name.as_ref());
+            }
+        }
         let status = command
             .current_dir(workspace_root())
             .status()
@@ -217,6 +241,22 @@ fn workspace_root() -> PathBuf {
         .parent()
         .expect("the tests crate is inside the workspace")
         .to_path_buf()
+}
+
+/// Runs `chiso-hub recompute --verify` on a hub database, as an operator would, and fails
+/// unless every counter equals a full recompute from the stored records.
+pub fn verify_counters(database: &Path) {
+    let output = Command::new(binary("chiso-hub"))
+        .args(["recompute", "--verify", "--database"])
+        .arg(database)
+        .output()
+        .expect("chiso-hub runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("clean"),
+        "recompute --verify found differences:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// Counts the dossier rows the hub stores for a source locality, and their distinct codes.

@@ -59,6 +59,8 @@ impl Counts {
 /// Vietnam day numbers (`yyyymmdd`) bounding a period as it is scored, both inclusive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
+    /// The period.
+    pub period: Period,
     /// First day of the period.
     pub first: i64,
     /// Last day of the period, or the as-of day while the period is still running.
@@ -77,6 +79,7 @@ impl Window {
             });
         }
         Ok(Window {
+            period,
             first: day_number(period.first_day()),
             end: day_number(period.last_day().min(as_of_day)),
         })
@@ -133,6 +136,7 @@ mod tests {
         assert_eq!(
             window("2026-Q4", as_of).unwrap(),
             Window {
+                period: "2026-Q4".parse().unwrap(),
                 first: 20261001,
                 end: 20261231
             }
@@ -140,6 +144,7 @@ mod tests {
         assert_eq!(
             window("2026-H2", as_of).unwrap(),
             Window {
+                period: "2026-H2".parse().unwrap(),
                 first: 20260701,
                 end: 20261231
             }
@@ -147,6 +152,7 @@ mod tests {
         assert_eq!(
             window("2026", as_of).unwrap(),
             Window {
+                period: "2026".parse().unwrap(),
                 first: 20260101,
                 end: 20261231
             }
@@ -154,6 +160,7 @@ mod tests {
         assert_eq!(
             window("2026-02", as_of).unwrap(),
             Window {
+                period: "2026-02".parse().unwrap(),
                 first: 20260201,
                 end: 20260228
             }
@@ -167,6 +174,7 @@ mod tests {
         assert_eq!(
             window,
             Window {
+                period: "2026-Q4".parse().unwrap(),
                 first: 20261001,
                 end: 20261001
             }

@@ -1,33 +1,24 @@
-//! Counting stored dossiers per unit and period, in one grouped SQL query per scorecard.
+//! An independent recount of dossier counts in one grouped SQL query per request, straight from
+//! the dossiers table. The running counters (`crate::counters`) are what scorecards read; this
+//! source states the same dossier rules a second way, so tests can check the counters against
+//! it. It does not overlay processing steps, ratings or feedback, so it agrees with the counters
+//! only for dossiers without them.
 //!
-//! Which dossiers count is decided here and nowhere else (medium confidence):
-//! - The handling set of a period contains the dossiers received by its end and not finished
-//!   before its start. The intake set contains those received in the period. Every dossier of the
-//!   intake set is in the handling set, because the store rejects finish days before the
-//!   received day, so one query reads both.
-//! - A dossier is handled unless its status is in [`EXCLUDED_FROM_ON_TIME`]. A handled dossier
-//!   finished by the end is on time when its finish day is not after its due day; one still
-//!   open at the end is on time when its due day is not before the end. No due day means on
-//!   time.
-//!
-//! Days are Vietnam calendar days stored as `yyyymmdd` integers, so times of day never matter.
-//! Counts over other record kinds, or over fields dossier records do not carry, are
-//! unavailable: they read 0 and their indicators are not assessed.
+//! The rules, as `crate::counters` documents them: the handling set of a period holds the
+//! dossiers received by its end and not finished before its start, and the intake set those
+//! received in the period; a dossier is handled unless its status is in
+//! [`EXCLUDED_FROM_ON_TIME`]; one finished by the end is on time when its finish day is not
+//! after its due day, and one still open when its due day is not before the end.
 
 use std::collections::HashMap;
 
 use rusqlite::{Connection, named_params};
 
+use crate::counters::EXCLUDED_FROM_ON_TIME;
+
 use super::ScoreError;
 use super::source::{CountSource, Counts, Grouping, Scope, Window};
 use crate::catalogue::{CountId, PeriodRule, RecordKind};
-
-/// Statuses left out of handled dossiers: not accepted (3), withdrawn (7) and stopped (8).
-// NOTE: medium confidence. The Government Office's formula description (transcript in
-// ChippedTopaz/qd766 web/src/formula-document.ts, indicator 2.1) lists refusal, stopping and
-// withdrawal of an accepted dossier among the finishing states, so 7 and 8 may belong in the
-// denominator with their finish date.
-pub const EXCLUDED_FROM_ON_TIME: [i32; 3] = [3, 7, 8];
 
 /// Channel code of dossiers filed online.
 const ONLINE_CHANNEL: i32 = 2;

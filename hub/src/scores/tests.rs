@@ -335,7 +335,10 @@ async fn country_lists_all_provinces() {
     assert_eq!(response.units.len(), 1 + 34);
     assert_eq!(response.period, "2026-10");
     assert_eq!(response.catalogue_version, "dvcqg-2026-core");
-    assert_eq!(response.unit_catalogue_version, units::CATALOGUE_VERSION);
+    assert_eq!(
+        response.unit_catalogue_version,
+        UnitCatalogue::official().version()
+    );
     assert!(response.computed_at_unix_ms > 0);
 
     let country = &response.units[0];
@@ -494,8 +497,9 @@ async fn full_catalogue_commune_october() {
     );
     assert_indicator(indicator(ba_dinh, "ONLINE_FILING"), (4, 6), 4.0 / 6.0, 6.0);
 
-    // ONLINE_FILING is part 3.3 of ONLINE_SERVICE, whose rule is unconfirmed; 3.1 and 3.2
-    // count procedures, which this hub does not store, so they are not assessed.
+    // ONLINE_FILING is part 3.3 of ONLINE_SERVICE, whose rule is unconfirmed; 3.1 counts
+    // procedures, of which there are none, so it is not assessed, and 3.2 needs a count this hub
+    // does not compute yet.
     let online = indicator(ba_dinh, "ONLINE_SERVICE");
     assert!(online.unconfirmed);
     assert_eq!(online.parts.len(), 3);
@@ -503,59 +507,77 @@ async fn full_catalogue_commune_october() {
     assert_eq!(online.max_points, 12.0);
     let offered = indicator(ba_dinh, "ONLINE_SERVICE_OFFERED");
     assert!(!offered.assessed);
-    assert!(
-        offered.note.contains("procedure records"),
-        "{}",
-        offered.note
-    );
+    assert_eq!((offered.numerator, offered.denominator), (0, 0));
+    let used = indicator(ba_dinh, "ONLINE_SERVICE_USED");
+    assert!(!used.assessed);
+    assert!(used.note.contains("procedure.online_used"), "{}", used.note);
 
-    // A1..A6 were received in October, none with an electronic result or digitized.
-    assert_indicator(
-        indicator(ba_dinh, "ORIGINAL_RESULT_AVAILABLE"),
-        (0, 6),
-        0.0,
-        0.0,
-    );
-    assert_indicator(
-        indicator(ba_dinh, "SO_HOA_GIAY_TO_GIAI_QUYET"),
-        (0, 6),
-        0.0,
-        0.0,
-    );
+    // A1..A6 were received in October, none with an electronic result, digitized, linked to a
+    // personal repository or using the population database.
+    for id in [
+        "ORIGINAL_RESULT_AVAILABLE",
+        "SO_HOA_GIAY_TO_GIAI_QUYET",
+        "SYNCED_WITH_DVCQG_PERSONAL_STORAGE",
+        "CITIZEN_DATA_CONNECTED_DOSSIER",
+    ] {
+        let scored = indicator(ba_dinh, id);
+        assert_indicator(scored, (0, 6), 0.0, 0.0);
+    }
     assert_close(indicator(ba_dinh, "ELECTRONIC_CERTIFIED_COPY").points, 2.0);
     // No fee-bearing dossier: a zero denominator counts as 0 in the payment formula.
     let paid = indicator(ba_dinh, "PAYMENT_DOSSIER_ONLINE");
     assert!(paid.assessed);
     assert_eq!((paid.numerator, paid.denominator), (0, 0));
     assert_close(paid.points, 0.0);
-    let satisfied = indicator(ba_dinh, "DOSSIER_RECEIVING_SATISFACTION");
-    assert!(!satisfied.assessed);
-    assert!(satisfied.note.contains("rating"), "{}", satisfied.note);
+    // Satisfied: on time at 31 October with no bad rating or complaint: A1, A2, A4, A6 of the
+    // six received, 4/6 against a full mark at 90%.
+    assert_indicator(
+        indicator(ba_dinh, "DOSSIER_RECEIVING_SATISFACTION"),
+        (4, 6),
+        4.0 / 6.0,
+        6.0 * (4.0 / 6.0) / 0.9,
+    );
+    // No feedback at all: both petition indicators give full points.
+    for id in [
+        "PETITION_PROCESSING_ON_TIME",
+        "PETITION_HANDLING_SATISFACTION",
+    ] {
+        let scored = indicator(ba_dinh, id);
+        assert_eq!((scored.numerator, scored.denominator), (0, 0));
+        assert_close(scored.points, 6.0);
+    }
     assert!(indicator(ba_dinh, "DOSSIER_SYNC").note.contains("digest"));
 
-    // Groups: 0, 14.29, 6, 2 (fixed copy points), 0 and 0.
+    // Groups: 0, 14.29, 6, 2 (fixed copy points), 4.44 + 12 and 0.
     assert!(!group(ba_dinh, "1").assessed);
     assert_close(Some(group(ba_dinh, "2").points), 14.285714285714286);
     assert!(group(ba_dinh, "3").unconfirmed);
     assert_close(Some(group(ba_dinh, "4").points), 2.0);
     assert_eq!(
         group(ba_dinh, "4").assessed_max_points,
-        6.0 + 4.0 + 2.0 + 2.0
+        6.0 + 4.0 + 2.0 + 2.0 + 4.0 + 2.0
     );
-    assert!(!group(ba_dinh, "5").assessed);
+    assert_close(
+        Some(group(ba_dinh, "5").points),
+        6.0 * (4.0 / 6.0) / 0.9 + 12.0,
+    );
     assert!(group(ba_dinh, "6").assessed);
-    assert_eq!(group(ba_dinh, "6").assessed_max_points, 6.0);
+    // PAYMENT_DOSSIER_ONLINE (6) and PAYMENT_FORMALITY_ONLINE (capped at 2) are assessed.
+    assert_eq!(group(ba_dinh, "6").assessed_max_points, 8.0);
     assert!(
         group(ba_dinh, "6")
             .formula
             .starts_with("min(10, 6 × PAYMENT_DOSSIER_ONLINE")
     );
 
-    // 14.285714… + 6 + 2 out of 20 + 6 + 14 + 6.
-    assert_close(Some(ba_dinh.points), 22.285714285714285);
-    assert_eq!(ba_dinh.max_points, 46.0);
+    assert_close(
+        Some(ba_dinh.points),
+        14.285714285714286 + 6.0 + 2.0 + 6.0 * (4.0 / 6.0) / 0.9 + 12.0,
+    );
+    assert_eq!(ba_dinh.max_points, 20.0 + 6.0 + 20.0 + 18.0 + 8.0);
     assert_eq!(ba_dinh.band, "Yếu");
-    // Ngọc Hà totals 6.67 + 6 + 2 = 14.67, so Ba Đình ranks first of the two communes with data.
+    // Ngọc Hà totals 6.67 + 6 + 2 + 3.33 + 12 = 30, so Ba Đình ranks first of the two communes
+    // with data.
     assert_eq!((ba_dinh.rank, ba_dinh.rank_of), (1, 2));
 }
 
@@ -563,22 +585,29 @@ async fn full_catalogue_commune_october() {
 async fn ranks_among_peers() {
     let (_dir, conn) = dataset().await;
 
-    // Hà Nội alone is still ranked among all provinces: 21.85 against Hồ Chí Minh City's 2.
+    // Hà Nội alone is still ranked among all provinces: 38.46 against Hồ Chí Minh City's 14.
+    // Satisfied: A1, A2, A4, A6, B4, B5, P1, P2 and P4 of the 13 received in October.
     let hanoi = &full_scores(&conn, Some("01"), "2026-10", false).units[0];
-    assert_close(Some(hanoi.points), 13.846153846153847 + 6.0 + 2.0);
+    let satisfied = 6.0 * (9.0 / 13.0) / 0.9;
+    assert_close(
+        Some(hanoi.points),
+        13.846153846153847 + 6.0 + 2.0 + satisfied + 12.0,
+    );
     assert_eq!((hanoi.rank, hanoi.rank_of), (1, 2));
 
     let country = full_scores(&conn, None, "2026-10", true);
     assert_eq!((country.units[0].rank, country.units[0].rank_of), (0, 0));
     assert_eq!(country.units[0].band, "Yếu");
+    // C1 is late and in person: the fixed 2 points and full petition points.
     let hcmc = find(&country.units, "79");
-    assert_close(Some(hcmc.points), 2.0);
+    assert_close(Some(hcmc.points), 14.0);
     assert_eq!((hcmc.rank, hcmc.rank_of), (2, 2));
-    // Đà Nẵng has no dossiers: no rank and no band, although the fixed 2 points are there.
+    // Đà Nẵng has no records: no rank and no band, although the fixed 2 points and the full
+    // points of the petition indicators are there.
     let da_nang = find(&country.units, "48");
     assert_eq!((da_nang.rank, da_nang.rank_of), (0, 2));
     assert_eq!(da_nang.band, "");
-    assert_close(Some(da_nang.points), 2.0);
+    assert_close(Some(da_nang.points), 14.0);
 
     let with_communes = full_scores(&conn, Some("01"), "2026-10", true);
     assert_eq!(with_communes.units[0], *hanoi);

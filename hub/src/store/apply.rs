@@ -2,24 +2,29 @@
 //!
 //! A batch's records are handled in sequence order. A record at or below the agent's watermark
 //! is a replay and changes nothing. A newer record is checked with the shared rules of
-//! `chiso_proto::validate`: first that its unit lies within the locality, then the dossier's
-//! fields. A failing record becomes a stored rejection, and nothing of it reaches the dossiers
-//! table. A valid
-//! dossier replaces the stored one only when its version is higher, and a stored final status
-//! (9 processed, 10 returned) never moves back to an earlier one. The watermark then rises
-//! to the batch's last sequence number, in the same transaction.
+//! `chiso_proto::validate`: first that its unit lies within the locality, then its kind's
+//! fields. A failing record becomes a stored rejection, and nothing of it reaches the record
+//! tables. A valid record replaces the stored one of the same key only when its version is
+//! higher, and a stored final dossier status (9 processed, 10 returned) never moves back to an
+//! earlier one. Each stored change updates the counters (see `crate::counters`), and the
+//! watermark then rises to the batch's last sequence number, all in the same transaction.
 
+use chiso_proto::record::identify;
 use chiso_proto::units::UnitCatalogue;
 use chiso_proto::v1::record::Body;
 use chiso_proto::v1::{Ack, Batch, Dossier, RejectCode, Rejection};
 use chiso_proto::validate::{
-    Invalid, check_dossier, check_status_change, check_unit, rejection_key,
+    Invalid, check_dossier, check_feedback, check_procedure, check_rating, check_status_change,
+    check_step, check_unit, rejection_key,
 };
 use chiso_proto::vntime::{day_number, vietnam_day};
+use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::kinds;
 use super::writer::Welcome;
 use super::{MAX_HELLO_REJECTIONS, StoreError};
+use crate::counters::{self, CounterRules, Delta};
 
 /// Outcome of one record above the watermark.
 enum Applied {
@@ -33,9 +38,9 @@ INSERT INTO dossiers (
     source, code, version, unit_code, province_code, procedure_code, field_code, channel,
     status, received_at, due_at, finished_at, returned_at, received_day, due_day, finished_day,
     digitized, electronic_result, reused_data, paid_online, fee_bearing, applicant_type,
-    stored_at_ms, received_by_hub_ms)
+    stored_at_ms, received_by_hub_ms, personal_storage, population_data)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19,
-    ?20, ?21, ?22, ?23, ?23)
+    ?20, ?21, ?22, ?23, ?23, ?24, ?25)
 -- received_by_hub_ms is the hub's clock at the first arrival, so a newer version leaves it.
 ON CONFLICT (source, code) DO UPDATE SET
     version = excluded.version,
@@ -58,20 +63,43 @@ ON CONFLICT (source, code) DO UPDATE SET
     paid_online = excluded.paid_online,
     fee_bearing = excluded.fee_bearing,
     applicant_type = excluded.applicant_type,
-    stored_at_ms = excluded.stored_at_ms
+    stored_at_ms = excluded.stored_at_ms,
+    personal_storage = excluded.personal_storage,
+    population_data = excluded.population_data
 WHERE excluded.version > dossiers.version
 ";
 
-/// Applies one batch of `locality`'s agent and returns its Ack.
+/// What applying records needs besides the connection: the unit catalogue, the counter rules
+/// and the day the counters are as of, and the counter changes gathered so far.
+pub(super) struct Context<'a> {
+    pub(super) catalogue: &'a UnitCatalogue,
+    pub(super) rules: &'a CounterRules,
+    pub(super) as_of: NaiveDate,
+    pub(super) delta: Delta,
+}
+
+/// Applies one batch of `locality`'s agent and returns its Ack. The counters change in the same
+/// transaction.
 pub(super) fn apply_batch(
     conn: &Connection,
     catalogue: &UnitCatalogue,
+    rules: &CounterRules,
     locality: &str,
     batch: &Batch,
     now_ms: i64,
 ) -> Result<Ack, StoreError> {
     check_sequence(locality, batch)?;
     let watermark = read_watermark(conn, locality)?;
+    let as_of = match counters::as_of_day(conn)? {
+        Some(day) => day,
+        None => vietnam_day(now_ms / 1000),
+    };
+    let mut context = Context {
+        catalogue,
+        rules,
+        as_of,
+        delta: Delta::default(),
+    };
     let mut ack = Ack {
         batch_id: batch.batch_id,
         ..Ack::default()
@@ -82,7 +110,7 @@ pub(super) fn apply_batch(
             ack.unchanged += 1;
             continue;
         }
-        match apply_record(conn, catalogue, locality, record, now_ms)? {
+        match apply_record(conn, &mut context, locality, record, now_ms)? {
             Applied::Stored => ack.stored += 1,
             Applied::Unchanged => ack.unchanged += 1,
             Applied::Rejected(rejection) => {
@@ -91,6 +119,7 @@ pub(super) fn apply_batch(
             }
         }
     }
+    context.delta.flush(conn)?;
 
     let last_seq = batch.records.last().map_or(0, |record| record.seq);
     ack.committed_seq = advance_watermark(conn, locality, last_seq, now_ms)?;
@@ -151,21 +180,99 @@ fn advance_watermark(
 
 fn apply_record(
     conn: &Connection,
-    catalogue: &UnitCatalogue,
+    context: &mut Context<'_>,
     locality: &str,
     record: &chiso_proto::v1::Record,
     now_ms: i64,
 ) -> Result<Applied, StoreError> {
-    let dossier = match checked_dossier(catalogue, locality, record) {
-        Ok(dossier) => dossier,
+    let body = match checked_body(context.catalogue, locality, record) {
+        Ok(body) => body,
         Err(rejection) => return Ok(Applied::Rejected(rejection)),
     };
-    if let Err(invalid) = check_against_stored(conn, locality, dossier)? {
-        let rejection = invalid.into_rejection(record.seq, &dossier.code);
-        return Ok(Applied::Rejected(rejection));
-    }
-    // check_unit accepted the unit, so its province is the locality itself.
-    let changed = upsert_dossier(conn, locality, locality, dossier, now_ms)?;
+    let changed = match body {
+        Body::Dossier(dossier) => {
+            if let Err(invalid) = check_against_stored(conn, locality, dossier)? {
+                let rejection = invalid.into_rejection(record.seq, &dossier.code);
+                return Ok(Applied::Rejected(rejection));
+            }
+            // check_unit accepted the unit, so its province is the locality itself.
+            let changed = upsert_dossier(conn, locality, locality, dossier, now_ms)?;
+            if changed {
+                counters::refresh_dossier(
+                    conn,
+                    context.rules,
+                    context.as_of,
+                    locality,
+                    &dossier.code,
+                    &mut context.delta,
+                )?;
+            }
+            changed
+        }
+        Body::Step(step) => {
+            let changed = kinds::upsert_step(conn, locality, step, now_ms)?;
+            if changed {
+                counters::refresh_dossier(
+                    conn,
+                    context.rules,
+                    context.as_of,
+                    locality,
+                    &step.dossier_code,
+                    &mut context.delta,
+                )?;
+            }
+            changed
+        }
+        Body::Procedure(procedure) => {
+            let key = identify(body).key.into_owned();
+            let before = counters::procedure_before(conn, locality, &key)?;
+            let changed = kinds::upsert_procedure(conn, locality, &key, procedure, now_ms)?;
+            if changed {
+                counters::refresh_procedure(
+                    conn,
+                    context.rules,
+                    context.as_of,
+                    locality,
+                    &key,
+                    before,
+                    &mut context.delta,
+                )?;
+            }
+            changed
+        }
+        Body::Feedback(feedback) => {
+            let before = counters::feedback_before(conn, locality, &feedback.code)?;
+            let changed = kinds::upsert_feedback(conn, locality, feedback, now_ms)?;
+            if changed {
+                counters::refresh_feedback(
+                    conn,
+                    context.rules,
+                    context.as_of,
+                    locality,
+                    &feedback.code,
+                    before,
+                    &mut context.delta,
+                )?;
+            }
+            changed
+        }
+        Body::Rating(rating) => {
+            let before = counters::rating_before(conn, locality, &rating.code)?;
+            let changed = kinds::upsert_rating(conn, locality, rating, now_ms)?;
+            if changed {
+                counters::refresh_rating(
+                    conn,
+                    context.rules,
+                    context.as_of,
+                    locality,
+                    &rating.code,
+                    before,
+                    &mut context.delta,
+                )?;
+            }
+            changed
+        }
+    };
     Ok(if changed {
         Applied::Stored
     } else {
@@ -194,14 +301,14 @@ fn check_against_stored(
     })
 }
 
-/// Returns the record's dossier if it may be stored, or the rejection that explains why not.
-fn checked_dossier<'a>(
+/// Returns the record's body if it may be stored, or the rejection that explains why not.
+fn checked_body<'a>(
     catalogue: &UnitCatalogue,
     locality: &str,
     record: &'a chiso_proto::v1::Record,
-) -> Result<&'a Dossier, Rejection> {
+) -> Result<&'a Body, Rejection> {
     let seq = record.seq;
-    let Some(Body::Dossier(dossier)) = &record.body else {
+    let Some(body) = &record.body else {
         return Err(Rejection {
             seq,
             key: String::new(),
@@ -212,35 +319,47 @@ fn checked_dossier<'a>(
             ),
         });
     };
+    let id = identify(body);
 
     let rejection = |code: RejectCode, message: String| Rejection {
         seq,
-        key: rejection_key(&dossier.code),
+        key: rejection_key(&id.key),
         code: code as i32,
         field: "version".to_string(),
         message,
     };
-    if dossier.version == 0 {
+    if id.version == 0 {
         return Err(rejection(
             RejectCode::MissingField,
-            "dossier version is 0; the agent numbers versions from 1".to_string(),
+            format!(
+                "{} version is 0; the agent numbers versions from 1",
+                id.kind
+            ),
         ));
     }
-    if i64::try_from(dossier.version).is_err() {
+    if i64::try_from(id.version).is_err() {
         return Err(rejection(
             RejectCode::InvalidValue,
             format!(
-                "dossier version {} exceeds the largest storable version {}",
-                dossier.version,
+                "{} version {} exceeds the largest storable version {}",
+                id.kind,
+                id.version,
                 i64::MAX
             ),
         ));
     }
 
-    check_unit(catalogue, &dossier.unit_code, locality)
-        .and_then(|()| check_dossier(dossier))
-        .map_err(|invalid| invalid.into_rejection(seq, &dossier.code))?;
-    Ok(dossier)
+    let checked = match body {
+        Body::Dossier(dossier) => check_dossier(dossier),
+        Body::Procedure(procedure) => check_procedure(procedure),
+        Body::Feedback(feedback) => check_feedback(feedback),
+        Body::Rating(rating) => check_rating(rating),
+        Body::Step(step) => check_step(step),
+    };
+    check_unit(catalogue, id.unit_code, locality)
+        .and(checked)
+        .map_err(|invalid| invalid.into_rejection(seq, &id.key))?;
+    Ok(body)
 }
 
 /// Inserts or replaces the dossier when its version is newer; returns whether a row changed.
@@ -276,6 +395,8 @@ fn upsert_dossier(
         dossier.fee_bearing,
         dossier.applicant_type,
         now_ms,
+        dossier.personal_storage,
+        dossier.population_data,
     ])?;
     Ok(changed == 1)
 }

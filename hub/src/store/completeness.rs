@@ -4,7 +4,8 @@
 //!
 //! Reported counts are the agents' latest digests per unit and Vietnam day of receipt, so a day
 //! counts as its agent last reported it, and a day never reported counts 0. Like scores, a
-//! province covers itself and all its communes, and the country covers every province. These
+//! province covers itself and all its communes, a ministry itself and all its units, the
+//! country every province, and the ministries table every ministry. These
 //! functions only read, so they run on reader connections.
 
 use std::collections::HashMap;
@@ -20,7 +21,11 @@ use super::StoreError;
 /// The units a completeness figure covers.
 #[derive(Debug, Clone, Copy)]
 enum Scope<'a> {
+    /// Every province: rows whose locality has a province code.
     Country,
+    /// Every ministry: rows whose locality has no province code.
+    Ministries,
+    /// A locality (province or ministry) and its units.
     Province(&'a str),
     Unit(&'a str),
 }
@@ -30,7 +35,10 @@ impl Scope<'_> {
     /// the scope's code as parameter `?3`.
     fn condition(self) -> &'static str {
         match self {
-            Scope::Country => "?3 IS NULL",
+            // A province code is two digits (units::is_province_code); ministry codes contain a
+            // letter.
+            Scope::Country => "?3 IS NULL AND province_code GLOB '[0-9][0-9]'",
+            Scope::Ministries => "?3 IS NULL AND province_code NOT GLOB '[0-9][0-9]'",
             Scope::Province(_) => "province_code = ?3",
             Scope::Unit(_) => "unit_code = ?3",
         }
@@ -38,7 +46,7 @@ impl Scope<'_> {
 
     fn code(self) -> Option<String> {
         match self {
-            Scope::Country => None,
+            Scope::Country | Scope::Ministries => None,
             Scope::Province(code) | Scope::Unit(code) => Some(code.to_string()),
         }
     }
@@ -46,7 +54,7 @@ impl Scope<'_> {
 
 /// Returns the completeness of a unit over the days `first_day` to `last_day`, both included.
 ///
-/// `unit_code` is a province or commune code, or `None` for the whole country. A code that is
+/// `unit_code` is a unit code of the catalogue, or `None` for the whole country. A code that is
 /// not in the catalogue has no rows, so every figure is 0.
 pub fn completeness(
     conn: &Connection,
@@ -58,7 +66,7 @@ pub fn completeness(
     let scope = match unit_code {
         None => Scope::Country,
         Some(code) => match catalogue.get(code).map(|unit| unit.level) {
-            Some(Level::Province) => Scope::Province(code),
+            Some(Level::Province | Level::Ministry) => Scope::Province(code),
             _ => Scope::Unit(code),
         },
     };
@@ -75,7 +83,8 @@ pub fn attach_completeness(
     for unit in &mut response.units {
         let scope = match unit.level.as_str() {
             "country" => Scope::Country,
-            "province" => Scope::Province(&unit.unit_code),
+            "ministries" => Scope::Ministries,
+            "province" | "ministry" => Scope::Province(&unit.unit_code),
             _ => Scope::Unit(&unit.unit_code),
         };
         unit.completeness = Some(scope_completeness(conn, scope, first_day, last_day)?);

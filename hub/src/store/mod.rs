@@ -13,8 +13,10 @@
 mod apply;
 mod completeness;
 mod gaps;
+mod kinds;
 mod reconcile;
 mod schema;
+mod watermarks;
 mod writer;
 
 use std::future::Future;
@@ -24,12 +26,16 @@ use std::sync::{Arc, mpsc};
 
 use chiso_proto::units::UnitCatalogue;
 use chiso_proto::v1::{Ack, Batch, Rejection};
+use chrono::NaiveDate;
 use tokio::sync::oneshot;
+
+use crate::counters::CounterRules;
 
 pub use completeness::{
     AgentClock, agent_clocks, attach_completeness, completeness, reported_counts,
 };
 pub use reconcile::MAX_GAP_KEYS;
+pub use watermarks::attach_watermarks;
 use writer::Job;
 
 /// Maximum number of rejections returned by one [`StoreHandle::hello`].
@@ -147,6 +153,66 @@ struct Inner {
     path: PathBuf,
     jobs: mpsc::Sender<Job>,
     counters: Arc<Counters>,
+    rules: CounterRules,
+    catalogue: &'static UnitCatalogue,
+}
+
+/// Opens an existing store read-only after checking its schema version, for commands that
+/// run beside or without the hub.
+pub fn open_reader_checked(path: &Path) -> Result<rusqlite::Connection, StoreError> {
+    let conn = schema::open_reader(path)?;
+    schema::check_version(&conn, path)?;
+    Ok(conn)
+}
+
+/// Rebuilds every counter of an existing store from its records as of a day, in one
+/// transaction; returns the number of records counted.
+pub fn rebuild_counters(
+    path: &Path,
+    rules: &CounterRules,
+    day: NaiveDate,
+) -> Result<u64, StoreError> {
+    let mut conn = schema::open_writer(path)?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let records = crate::counters::rebuild(&tx, rules, day)?;
+    tx.commit()?;
+    Ok(records)
+}
+
+/// Returns today's Vietnam calendar day.
+pub fn today() -> NaiveDate {
+    chiso_proto::vntime::vietnam_day(chrono::Utc::now().timestamp())
+}
+
+/// Builds the counters when they were never built or were built with other rules, and moves
+/// them to `day` when they are older, in one transaction.
+pub fn prepare_counters(
+    conn: &mut rusqlite::Connection,
+    rules: &CounterRules,
+    day: NaiveDate,
+) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let (as_of, built_with) = crate::counters::read_meta(&tx)?;
+    let fingerprint = rules.fingerprint();
+    match as_of {
+        Some(as_of) if built_with.as_deref() == Some(fingerprint.as_str()) => {
+            if as_of < day {
+                let recounted = crate::counters::advance(&tx, rules, day)?;
+                tracing::info!(from = %as_of, to = %day, recounted, "counters moved to today");
+            }
+        }
+        _ => {
+            let records = crate::counters::rebuild(&tx, rules, day)?;
+            tracing::info!(
+                records,
+                rules = %fingerprint,
+                previous = built_with.as_deref().unwrap_or("none"),
+                "counters rebuilt from the stored records"
+            );
+        }
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 impl StoreHandle {
@@ -154,11 +220,23 @@ impl StoreHandle {
     ///
     /// The thread stops when the last handle is dropped, after finishing the jobs already queued.
     pub fn open(path: &Path, catalogue: &'static UnitCatalogue) -> Result<StoreHandle, StoreError> {
-        let conn = schema::open_writer(path)?;
+        StoreHandle::open_with_rules(path, catalogue, CounterRules::default())
+    }
+
+    /// Opens the store like [`StoreHandle::open`] with the given counter rules. Counters built
+    /// with other rules, or never built, are rebuilt first; counters of an earlier day are moved
+    /// to today.
+    pub fn open_with_rules(
+        path: &Path,
+        catalogue: &'static UnitCatalogue,
+        rules: CounterRules,
+    ) -> Result<StoreHandle, StoreError> {
+        let mut conn = schema::open_writer(path)?;
+        prepare_counters(&mut conn, &rules, today())?;
         let (sender, receiver) = mpsc::channel();
         let counters = Arc::new(Counters::default());
 
-        let writer = writer::Writer::new(conn, catalogue, Arc::clone(&counters));
+        let writer = writer::Writer::new(conn, catalogue, rules, Arc::clone(&counters));
         std::thread::Builder::new()
             .name("chiso-store-writer".into())
             .spawn(move || writer.run(receiver))
@@ -170,8 +248,36 @@ impl StoreHandle {
                 path: path.to_path_buf(),
                 jobs: sender,
                 counters,
+                rules,
+                catalogue,
             }),
         })
+    }
+
+    /// Moves the counters to a new as-of day and returns how many records were recounted, or
+    /// `None` when the counters were never built.
+    pub fn advance_counters(
+        &self,
+        day: NaiveDate,
+    ) -> impl Future<Output = Result<Option<u64>, StoreError>> + Send + 'static {
+        let (reply, response) = oneshot::channel();
+        let queued = self.inner.jobs.send(Job::Advance { day, reply }).is_ok();
+        async move {
+            if !queued {
+                return Err(StoreError::Closed);
+            }
+            response.await.map_err(|_| StoreError::Closed)?
+        }
+    }
+
+    /// Returns the rules the counters are built with.
+    pub fn counter_rules(&self) -> CounterRules {
+        self.inner.rules
+    }
+
+    /// Returns the unit catalogue the store checks records against.
+    pub fn unit_catalogue(&self) -> &'static UnitCatalogue {
+        self.inner.catalogue
     }
 
     /// Applies one batch from the agent of `locality` and returns its Ack once it is committed.

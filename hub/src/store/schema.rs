@@ -13,10 +13,14 @@ use rusqlite::{Connection, OpenFlags};
 use super::StoreError;
 
 /// Schema version this build reads and writes.
-pub(super) const SCHEMA_VERSION: i64 = 3;
+pub(super) const SCHEMA_VERSION: i64 = 4;
 
 /// Migrations in order: each entry's SQL lifts the schema from the version before it to its own.
-const MIGRATIONS: &[(i64, &str)] = &[(2, super::reconcile::MIGRATION_TO_V2), (3, MIGRATION_TO_V3)];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (2, super::reconcile::MIGRATION_TO_V2),
+    (3, MIGRATION_TO_V3),
+    (4, crate::counters::MIGRATION_TO_V4),
+];
 
 /// Version 3: the end of validity (Unix seconds) of the certificate each agent presented at its
 /// last Hello, so operators can see which certificates need renewing.
@@ -108,6 +112,19 @@ pub(super) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
     Ok(conn)
+}
+
+/// Fails unless the database has exactly the schema version this build reads.
+pub(super) fn check_version(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if found == SCHEMA_VERSION {
+        return Ok(());
+    }
+    Err(StoreError::SchemaVersion {
+        path: path.to_path_buf(),
+        found,
+        supported: SCHEMA_VERSION,
+    })
 }
 
 fn prepare_schema(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {

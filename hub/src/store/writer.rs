@@ -13,10 +13,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use chiso_proto::units::UnitCatalogue;
 use chiso_proto::v1::{Ack, Batch, DigestBatch, GapReport, Rejection};
+use chrono::NaiveDate;
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::{Counters, StoreError, apply, reconcile};
+use crate::counters::{self, CounterRules};
 
 /// Most jobs committed in one transaction.
 const MAX_GROUP_JOBS: usize = 64;
@@ -44,6 +46,11 @@ pub(super) enum Job {
         digest: DigestBatch,
         reply: oneshot::Sender<Result<GapReport, StoreError>>,
     },
+    /// Moves the counters to a new as-of day.
+    Advance {
+        day: NaiveDate,
+        reply: oneshot::Sender<Result<Option<u64>, StoreError>>,
+    },
 }
 
 /// A job's result, held until the group's COMMIT has finished.
@@ -51,6 +58,7 @@ enum Outcome {
     Ack(Result<Ack, StoreError>),
     Welcome(Result<Welcome, StoreError>),
     Gaps(Result<GapReport, StoreError>),
+    Advanced(Result<Option<u64>, StoreError>),
 }
 
 impl Job {
@@ -59,21 +67,33 @@ impl Job {
             Job::Batch { locality, .. }
             | Job::Hello { locality, .. }
             | Job::Reconcile { locality, .. } => locality,
+            Job::Advance { .. } => "",
         }
     }
 
     fn record_count(&self) -> usize {
         match self {
             Job::Batch { batch, .. } => batch.records.len(),
-            Job::Hello { .. } | Job::Reconcile { .. } => 0,
+            Job::Hello { .. } | Job::Reconcile { .. } | Job::Advance { .. } => 0,
         }
     }
 
-    fn run(&self, conn: &Connection, catalogue: &UnitCatalogue, now_ms: i64) -> Outcome {
+    fn run(
+        &self,
+        conn: &Connection,
+        catalogue: &UnitCatalogue,
+        rules: &CounterRules,
+        now_ms: i64,
+    ) -> Outcome {
         match self {
             Job::Batch {
                 locality, batch, ..
-            } => Outcome::Ack(apply::apply_batch(conn, catalogue, locality, batch, now_ms)),
+            } => Outcome::Ack(apply::apply_batch(
+                conn, catalogue, rules, locality, batch, now_ms,
+            )),
+            Job::Advance { day, .. } => {
+                Outcome::Advanced(counters::advance(conn, rules, *day).map_err(StoreError::from))
+            }
             Job::Hello {
                 locality,
                 agent_version,
@@ -110,6 +130,9 @@ impl Job {
             (Job::Reconcile { reply, .. }, Outcome::Gaps(result)) => {
                 let _ = reply.send(result);
             }
+            (Job::Advance { reply, .. }, Outcome::Advanced(result)) => {
+                let _ = reply.send(result);
+            }
             // Outcomes are built from their own job, so the kinds always match; dropping the
             // reply makes the caller see StoreError::Closed should that ever change.
             _ => {}
@@ -120,9 +143,10 @@ impl Job {
 impl Outcome {
     fn error(&self) -> Option<&StoreError> {
         match self {
-            Outcome::Ack(Err(error)) | Outcome::Welcome(Err(error)) | Outcome::Gaps(Err(error)) => {
-                Some(error)
-            }
+            Outcome::Ack(Err(error))
+            | Outcome::Welcome(Err(error))
+            | Outcome::Gaps(Err(error))
+            | Outcome::Advanced(Err(error)) => Some(error),
             _ => None,
         }
     }
@@ -136,6 +160,7 @@ impl Outcome {
             Job::Batch { .. } => Outcome::Ack(Err(error)),
             Job::Hello { .. } => Outcome::Welcome(Err(error)),
             Job::Reconcile { .. } => Outcome::Gaps(Err(error)),
+            Job::Advance { .. } => Outcome::Advanced(Err(error)),
         }
     }
 }
@@ -144,6 +169,7 @@ impl Outcome {
 pub(super) struct Writer {
     conn: Connection,
     catalogue: &'static UnitCatalogue,
+    rules: CounterRules,
     counters: Arc<Counters>,
 }
 
@@ -151,11 +177,13 @@ impl Writer {
     pub(super) fn new(
         conn: Connection,
         catalogue: &'static UnitCatalogue,
+        rules: CounterRules,
         counters: Arc<Counters>,
     ) -> Writer {
         Writer {
             conn,
             catalogue,
+            rules,
             counters,
         }
     }
@@ -218,7 +246,7 @@ impl Writer {
 
         for job in group {
             let savepoint = tx.savepoint()?;
-            let outcome = job.run(&savepoint, self.catalogue, now_ms);
+            let outcome = job.run(&savepoint, self.catalogue, &self.rules, now_ms);
             if outcome.error().is_none() {
                 savepoint.commit()?;
             } else {
