@@ -202,8 +202,9 @@ const WAL_RETRY_PAUSE: Duration = Duration::from_millis(10);
 
 /// Sets `journal_mode=WAL` and returns the mode SQLite kept. When two processes create the
 /// outbox at the same moment, SQLite can return `SQLITE_BUSY` for the switch at once, without
-/// calling the busy handler, because waiting could deadlock (see `sqlite3_busy_handler`). The
-/// switch is then retried until [`BUSY_TIMEOUT`] has passed, like any other wait for the lock.
+/// calling the busy handler, because waiting could deadlock (the SQLite C interface documents
+/// this for `sqlite3_busy_handler`). The switch is then retried until [`BUSY_TIMEOUT`] has
+/// passed, like any other wait for the lock.
 fn switch_to_wal(conn: &Connection, path: &Path) -> Result<String, OutboxError> {
     let deadline = Instant::now() + BUSY_TIMEOUT;
     loop {
