@@ -1,9 +1,11 @@
-//! The hub's limits under abuse. An oversized message, a batch above `max_batch_records`, an
-//! agent sending faster than `records_per_second`, a second stream per identity, too many
-//! batches in flight and overlong strings are each refused with their own status. Meanwhile
-//! another agent on the same hub keeps being served. Hostile records are rejected one by one, each with
+//! The hub's limits under abuse. An oversized message, a batch above `max_batch_records`, a
+//! second stream per identity, too many batches in flight and overlong strings are each refused
+//! with their own status. Meanwhile another agent on the same hub keeps being served. An agent
+//! sending faster than `records_per_second` is slowed down without an error, and the real agent
+//! keeps to the window the hub announces. Hostile records are rejected one by one, each with
 //! its reason code.
 
+use chiso_agent::sample::SampleSpec;
 use chiso_hub::config::{Config as HubConfig, Limits};
 use chiso_proto::v1::push_request::Msg as RequestMsg;
 use chiso_proto::v1::push_response::Msg as ResponseMsg;
@@ -13,7 +15,13 @@ use chiso_proto::v1::{
     PushRequest, PushResponse, Record, RejectCode, record::Body,
 };
 use chiso_proto::vntime::parse_portal_datetime;
-use chiso_tests::{HubHandle, Pki, hub_config, start_hub, sync_client};
+use chiso_tests::process::write_sample_copies;
+use chiso_tests::{HubHandle, Pki, binary, hub_config, start_hub, sync_client, write_agent_config};
+use std::net::SocketAddr;
+use std::process::Output;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
@@ -202,26 +210,111 @@ async fn batch_above_max_records_refused() {
 }
 
 #[tokio::test]
-async fn sending_too_fast_refused() {
+async fn sending_too_fast_held_not_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (pki, hub) = hub_with(dir.path(), |l| {
         l.max_batch_records = 20;
-        l.records_per_second = 1;
+        l.records_per_second = 100;
         l.burst_records = 20;
     })
     .await;
     let mut other = Stream::open(&pki, "agent-79", &hub).await.unwrap();
 
-    let mut abuser = Stream::open(&pki, "agent-01", &hub).await.unwrap();
-    let first = abuser.push(UNIT_01, 20).await.unwrap();
-    let refused = abuser.push(UNIT_01, 20).await;
+    // Six batches at once: 120 records against a burst of 20, so the hub must hold the last
+    // five, about 200 ms each, instead of ending the stream.
+    let mut fast = Stream::open(&pki, "agent-01", &hub).await.unwrap();
+    let mut sent = Vec::new();
+    for _ in 0..6 {
+        sent.push(fast.send(UNIT_01, 20).await);
+    }
+    for batch_id in sent {
+        let ack = fast.ack(batch_id).await;
+        assert!(ack.is_ok(), "batch {batch_id}: {ack:?}");
+        assert_eq!(ack.unwrap().stored, 20, "batch {batch_id}");
+    }
 
-    assert_eq!(first.stored, 20);
-    assert_refused(refused, Code::ResourceExhausted, "records per second");
-    assert_eq!(stored(&hub, "01"), 20, "the refused batch was stored");
+    assert_eq!(stored(&hub, "01"), 120);
+    let after = fast.push(UNIT_01, 20).await;
+    assert!(after.is_ok(), "the stream stays usable: {after:?}");
     let served = other.push(UNIT_79, 20).await.unwrap();
     assert_eq!(served.stored, 20, "agent 79 has its own budget");
     hub.stop().await;
+}
+
+/// Starts a TCP proxy on 127.0.0.1 to `upstream`, and returns its address and the count of
+/// connections it has forwarded.
+async fn counting_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&connections);
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Ok(mut server) = TcpStream::connect(upstream).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            });
+        }
+    });
+    (addr, connections)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_window_capped_by_welcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, hub) = hub_with(dir.path(), |l| l.max_batches_in_flight = 2).await;
+    let (proxy, connections) = counting_proxy(hub.addr).await;
+
+    // The agent's configuration sets 16 batches of 10 in flight, and the hub announces 2. A third batch sent
+    // before the first Ack would end the stream with RESOURCE_EXHAUSTED, and the agent would
+    // open a second connection.
+    let hub_url = format!("https://localhost:{}", proxy.port());
+    let config = write_agent_config(&dir.path().join("agent"), &pki, "01", &hub_url).unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("batch_records = 200"), "{text}");
+    assert!(text.contains("window = 4"), "{text}");
+    let text = text
+        .replace("batch_records = 200", "batch_records = 10")
+        .replace("window = 4", "window = 16");
+    std::fs::write(&config, text).unwrap();
+    let spec = SampleSpec {
+        province: "01".into(),
+        dossiers: 600,
+        month: "2026-10".parse().unwrap(),
+        seed: 3,
+        as_of: parse_portal_datetime("20261031235959").unwrap(),
+    };
+    let files = write_sample_copies(&spec, "w", 1, &dir.path().join("data")).unwrap();
+
+    let ingest = agent_command(&["ingest", files[0].to_str().unwrap()], &config).await;
+    assert!(ingest.status.success(), "{}", stderr(&ingest));
+    let drain = agent_command(&["run", "--until-drained"], &config).await;
+
+    assert!(drain.status.success(), "{}", stderr(&drain));
+    assert_eq!(stored(&hub, "01"), 600);
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        1,
+        "the agent reconnected: {}",
+        stderr(&drain)
+    );
+    hub.stop().await;
+}
+
+async fn agent_command(args: &[&str], config: &std::path::Path) -> Output {
+    tokio::process::Command::new(binary("chiso-agent"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .await
+        .expect("chiso-agent starts")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 #[tokio::test]

@@ -9,7 +9,8 @@
 //! by HTTP/2 keepalive pings and by `ack_timeout`, the maximum wait for Welcome or for the
 //! oldest batch's Ack. A stalled session is dropped and a new one opened. Failures are logged
 //! five times, then once a minute with the count of those left out ([`LogLimiter`]). A hub that
-//! ends the stream (its rate limit, for one) is reported with the status it sent.
+//! ends the stream for one of its limits is reported with the status it sent. The hub's rate
+//! limit does not end the stream: the hub holds the next batch, and the Acks slow down.
 //!
 //! Order and fairness. Records go out in strict sequence order, because the hub takes every
 //! sequence number at or below its watermark for a replay: a newer record sent before an older
@@ -428,6 +429,8 @@ async fn session(
         0 => settings.batch_records,
         hub_max => settings.batch_records.min(hub_max as usize),
     };
+    // The hub ends a stream with more unacknowledged batches than it announced, so the window is
+    // the smaller of the two. A hub that announces 0 sets no window.
     let window = match welcome.max_batches_in_flight {
         0 => settings.window,
         hub_max => settings.window.min(hub_max as usize),
@@ -544,8 +547,8 @@ async fn reclaim_space(outbox: &SharedOutbox, locality: &str, max_pages: u64) {
 }
 
 /// Explains why the hub closed the request stream: the status it ended the response with, such
-/// as RESOURCE_EXHAUSTED from a rate limit, when it arrives within `wait`. Acks read on the way
-/// are dropped; the next session's Welcome settles what they covered.
+/// as RESOURCE_EXHAUSTED from one of its limits, when it arrives within `wait`. Acks read on the
+/// way are dropped; the next session's Welcome settles what they covered.
 async fn closed_reason(
     inbound: &mut tonic::Streaming<chiso_proto::v1::PushResponse>,
     wait: Duration,

@@ -3,15 +3,19 @@
 //! A reader takes messages off the stream and queues each batch in the store as it arrives, in
 //! the stream's order, so the store commits them in sequence order. A responder waits for each
 //! queued message's result in the same order and sends the Ack (or GapReport). A message takes
-//! one place of the stream's window from arrival until its reply is sent. A message that finds
-//! the window full ends the stream with RESOURCE_EXHAUSTED. Before a batch is queued, the
-//! hub checks again that the client certificate is neither revoked nor expired, so a revocation
-//! reaches a stream that was opened before it. A digest waits until every earlier message has
-//! its reply and is compared before the reader takes the next message, so it sees exactly the
-//! batches sent before it. When the reader stops, by the agent closing or by an error, the
-//! responder still sends the replies of everything already queued, and only then does an error
-//! status end the stream. When the hub shuts down, the reader stops with UNAVAILABLE, so open
-//! streams end and the server's graceful shutdown does not wait for agents to hang up.
+//! one place of the stream's window from arrival until its reply is ready. The place is freed
+//! just before the reply is sent, so an agent that sends its next batch on receiving the reply
+//! always finds it free. A message that finds the window full ends the stream with
+//! RESOURCE_EXHAUSTED. Before a batch is queued, the hub checks again that the client
+//! certificate is neither revoked nor expired, so a revocation reaches a stream that was opened
+//! before it. A batch above the agent's rate is then held until the rate allows it (see
+//! `limits`), and the reader reads nothing else meanwhile. A digest waits until every earlier
+//! message has its reply ready, that is committed, and is compared before the reader takes the
+//! next message, so it covers exactly the batches sent before it. When the reader stops, by the
+//! agent closing or by an error, the responder still sends the replies of everything already
+//! queued, and only then does an error status end the stream. When the hub shuts down, the
+//! reader stops with UNAVAILABLE, also during a hold, so open streams end and the server's
+//! graceful shutdown does not wait for agents to hang up.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -185,7 +189,7 @@ impl PushContext {
         self.limits
             .check_batch_size(locality, batch.batch_id, records)?;
         self.check_certificate().await?;
-        self.limits.admit_records(locality, records)?;
+        self.hold_for_rate(batch.batch_id, records).await?;
 
         let batch_id = batch.batch_id;
         let applied = self.store.apply_batch(locality, batch);
@@ -219,8 +223,8 @@ impl PushContext {
                 .check_string("UnitDayDigest.unit_code", &day.unit_code)?;
         }
         self.check_certificate().await?;
-        self.limits
-            .admit_records(&self.locality, digest.days.len())?;
+        self.hold_for_rate(digest.digest_id, digest.days.len())
+            .await?;
 
         let others = self
             .limits
@@ -238,6 +242,19 @@ impl PushContext {
             .map_err(|error| status_from_store(error, &self.locality))?;
         drop(earlier_replied);
         Ok(Box::pin(std::future::ready(Ok(ResponseMsg::Gaps(report)))))
+    }
+
+    /// Holds the reader until the agent's rate allows `records` more, unless the hub shuts down
+    /// first.
+    async fn hold_for_rate(&self, id: u64, records: usize) -> Result<(), Status> {
+        let mut shutdown = self.shutdown.clone();
+        tokio::select! {
+            held = self.limits.hold_for_rate(&self.locality, id, records) => held,
+            // An Err means no sender is left, so no shutdown can come: the branch is off.
+            Ok(_) = shutdown.wait_for(|stopping| *stopping) => {
+                Err(Status::unavailable("the hub is shutting down; reconnect later"))
+            }
+        }
     }
 
     /// Refuses a stream whose certificate was revoked or has expired since it connected.
@@ -266,15 +283,17 @@ impl PushContext {
     }
 }
 
-/// Sends each queued message's reply in queue order, releasing its window place after sending.
+/// Sends each queued message's reply in queue order, releasing its window place first. Released
+/// after sending, the place could still be taken when the agent's next batch arrives, because
+/// the transport may deliver the reply before this task runs again.
 async fn respond(
     mut pending: mpsc::UnboundedReceiver<Pending>,
     replies: &Replies,
 ) -> Result<(), Status> {
     while let Some((reply_future, permit)) = pending.recv().await {
         let message = reply_future.await?;
-        reply(replies, message).await?;
         drop(permit);
+        reply(replies, message).await?;
     }
     Ok(())
 }
