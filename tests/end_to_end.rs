@@ -237,7 +237,10 @@ async fn scores_match_hand_computed_values() {
     assert_eq!((satisfied.numerator, satisfied.denominator), (5, 7));
     // The total adds the 2 points the dvcqg-2026 catalogue gives ELECTRONIC_CERTIFIED_COPY and
     // the full 6 + 6 of the two feedback indicators, as no feedback was received.
-    let expected = 20.0 * 5.0 / 7.0 + 6.0 + 2.0 + 6.0 * (5.0 / 7.0) / 0.9 + 12.0;
+    // The agent's digests report the 7 received in October, as stored: DOSSIER_SYNC gives 6.
+    let synced = indicator(province, "DOSSIER_SYNC");
+    assert_eq!((synced.numerator, synced.denominator), (7, 7));
+    let expected = 6.0 + 20.0 * 5.0 / 7.0 + 6.0 + 2.0 + 6.0 * (5.0 / 7.0) / 0.9 + 12.0;
     assert!(
         (province.points - expected).abs() < 1e-9,
         "{} against {expected}",

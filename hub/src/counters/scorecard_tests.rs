@@ -275,6 +275,9 @@ async fn every_indicator_of_a_commune_october() {
     check(&unit, "PUBLISH_ON_TIME", (1, 2), 6.0 * 0.5);
     check(&unit, "PUBLIC_UPDATE_ON_TIME", (1, 2), 4.0 * 0.5);
     check(&unit, "PUBLIC_CONTENT_FULL", (1, 2), 2.0 * 0.5);
+    // No digest reported more than the four dossiers stored: all four count as synced.
+    check(&unit, "DOSSIER_SYNC", (4, 4), 6.0);
+    close(group_points(&unit, "1"), 3.0 + 2.0 + 1.0 + 6.0);
 
     // Group 2: handled K1, K2, K3 (K4 not accepted); on time K1 and K3 (open, due later).
     check(&unit, "DOSSIER_ON_TIME", (2, 3), 20.0 * 2.0 / 3.0);

@@ -8,7 +8,8 @@ use rusqlite::Connection;
 
 use super::table::{as_of_day, contributions, read_period};
 use super::{COUNTRY, CounterRules, Reach, date_of};
-use crate::catalogue::CountId;
+use crate::catalogue::{CountId, PeriodRule};
+use crate::scores::reported::dossier_reported;
 use crate::scores::{CountSource, Counts, Grouping, Scope, ScoreError, Window};
 
 /// Counts for scorecards, read from the counters table.
@@ -69,10 +70,6 @@ fn clamp(count: CountId, unit: &str, value: i64) -> u64 {
 impl CountSource for CounterSource<'_> {
     fn unavailable(&self, count: CountId) -> Option<String> {
         match count {
-            // TODO: the per-day digests of the agents give dossier.reported.
-            CountId::DossierReported => Some(format!(
-                "not assessed: this hub does not read the agents' digests into {count} yet"
-            )),
             // TODO: these two join procedures with the dossiers filed under them.
             CountId::ProcedureOnlineUsed | CountId::ProcedureFeeData => Some(format!(
                 "not assessed: this hub does not join procedures with their dossiers for {count} yet"
@@ -82,6 +79,36 @@ impl CountSource for CounterSource<'_> {
     }
 
     fn count(
+        &self,
+        scope: Scope<'_>,
+        grouping: Grouping,
+        window: Window,
+    ) -> Result<HashMap<String, Counts>, ScoreError> {
+        let mut out = self.count_records(scope, grouping, window)?;
+        // dossier.reported is the larger of what the units' own digests report and what is
+        // stored, per unit, so it never falls below dossier.received.
+        for (unit, reported) in dossier_reported(self.conn, scope, grouping, window)? {
+            let counts = out.entry(unit).or_default();
+            for rule in PeriodRule::ALL {
+                let received = counts.get(CountId::DossierReceived, rule);
+                counts.set(CountId::DossierReported, rule, reported.max(received));
+            }
+        }
+        for counts in out.values_mut() {
+            for rule in PeriodRule::ALL {
+                let received = counts.get(CountId::DossierReceived, rule);
+                if counts.get(CountId::DossierReported, rule) < received {
+                    counts.set(CountId::DossierReported, rule, received);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl CounterSource<'_> {
+    /// Counts every registry count kept by the counters, per unit of the grouping.
+    fn count_records(
         &self,
         scope: Scope<'_>,
         grouping: Grouping,
@@ -107,8 +134,7 @@ impl CountSource for CounterSource<'_> {
             Scope::Country => None,
             Scope::Province(code) => Some(code),
         };
-        let mut raw: HashMap<String, HashMap<(CountId, crate::catalogue::PeriodRule), i64>> =
-            HashMap::new();
+        let mut raw: HashMap<String, HashMap<(CountId, PeriodRule), i64>> = HashMap::new();
         contributions(self.conn, &self.rules, province, as_of, |contribution| {
             let unit = match grouping {
                 Grouping::Province => &contribution.province_code,

@@ -4,11 +4,10 @@
 //! A unit's own count is what its agents reported in their latest per-day digests
 //! (`reported_counts`, one row per agent, unit and Vietnam day of receipt), summed over the
 //! period's days, rejected records included. The hub's count is the stored dossiers of the unit
-//! with receipt in the period. Taking the larger one per unit means a unit whose agent never sent
-//! a digest is judged against the hub's own count, so missing reports never lower the indicator,
-//! and records the hub lacks lower it only for their own unit. A province or the country is the
-//! sum of its units' maxima, never the maximum of sums, so one unit's surplus cannot hide
-//! another's gap.
+//! with receipt in the period. A unit whose agent never sent a digest is thus judged against the
+//! hub's own count, so missing reports never lower the indicator. Records the hub lacks lower it
+//! only for their own unit. A province or the country is the sum of its units' maxima, never the
+//! maximum of sums, so one unit's surplus cannot hide another's gap.
 
 use std::collections::HashMap;
 
@@ -153,7 +152,7 @@ mod tests {
         assert_eq!(u64::from(ack.stored), count, "the store took every dossier");
     }
 
-    /// A digest entry that reports `count` records for the hub and `rejected` more.
+    /// Builds a digest entry that reports `count` records for the hub and `rejected` more.
     fn reported(unit_code: &str, day: u32, count: u64, rejected: u64) -> UnitDayDigest {
         let mut digest = DayDigest::default();
         for index in 0..count {
@@ -184,10 +183,10 @@ mod tests {
         Window::resolve(period.parse().unwrap(), as_of).unwrap()
     }
 
-    /// Hà Nội in October: Ba Đình reported 3 + 1 rejected on the 5th and 5 on the 6th (9) but
-    /// has 4 stored; Ngọc Hà reported 2 but has 6 stored; the province's own unit reported
-    /// nothing and has 2 stored. Province 79 reported 7 for Thủ Dầu Một and has none stored.
-    /// November adds 10 stored dossiers to Ba Đình, outside the October window.
+    /// Fills the store. In October, Hà Nội's Ba Đình reported 3 + 1 rejected on the 5th and 5 on
+    /// the 6th (9 in all) and has 4 stored. Ngọc Hà reported 2 and has 6 stored. The province's
+    /// own unit reported nothing and has 2 stored. Province 79 reported 7 for Thủ Dầu Một and has
+    /// none stored. November adds 10 stored dossiers to Ba Đình, outside the October window.
     async fn fill(store: &StoreHandle) {
         store_dossiers(store, "01", 1, BA_DINH, OCT_5, 4).await;
         store_dossiers(store, "01", 5, NGOC_HA, OCT_6, 6).await;

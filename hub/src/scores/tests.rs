@@ -546,10 +546,13 @@ async fn full_catalogue_commune_october() {
         assert_eq!((scored.numerator, scored.denominator), (0, 0));
         assert_close(scored.points, 6.0);
     }
-    assert!(indicator(ba_dinh, "DOSSIER_SYNC").note.contains("digest"));
+    // No digest reported more than the six stored, so every dossier received counts as synced.
+    assert_indicator(indicator(ba_dinh, "DOSSIER_SYNC"), (6, 6), 1.0, 6.0);
 
     // Groups: 0, 14.29, 6, 2 (fixed copy points), 4.44 + 12 and 0.
-    assert!(!group(ba_dinh, "1").assessed);
+    // Group 1 holds DOSSIER_SYNC alone, as no procedure was announced or made public.
+    assert_close(Some(group(ba_dinh, "1").points), 6.0);
+    assert_eq!(group(ba_dinh, "1").assessed_max_points, 6.0);
     assert_close(Some(group(ba_dinh, "2").points), 14.285714285714286);
     assert!(group(ba_dinh, "3").unconfirmed);
     assert_close(Some(group(ba_dinh, "4").points), 2.0);
@@ -572,11 +575,11 @@ async fn full_catalogue_commune_october() {
 
     assert_close(
         Some(ba_dinh.points),
-        14.285714285714286 + 6.0 + 2.0 + 6.0 * (4.0 / 6.0) / 0.9 + 12.0,
+        6.0 + 14.285714285714286 + 6.0 + 2.0 + 6.0 * (4.0 / 6.0) / 0.9 + 12.0,
     );
-    assert_eq!(ba_dinh.max_points, 20.0 + 6.0 + 20.0 + 18.0 + 8.0);
+    assert_eq!(ba_dinh.max_points, 6.0 + 20.0 + 6.0 + 20.0 + 18.0 + 8.0);
     assert_eq!(ba_dinh.band, "Yếu");
-    // Ngọc Hà totals 6.67 + 6 + 2 + 3.33 + 12 = 30, so Ba Đình ranks first of the two communes
+    // Ngọc Hà totals 6 + 6.67 + 6 + 2 + 3.33 + 12 = 36, so Ba Đình ranks first of the two communes
     // with data.
     assert_eq!((ba_dinh.rank, ba_dinh.rank_of), (1, 2));
 }
@@ -585,22 +588,22 @@ async fn full_catalogue_commune_october() {
 async fn ranks_among_peers() {
     let (_dir, conn) = dataset().await;
 
-    // Hà Nội alone is still ranked among all provinces: 38.46 against Hồ Chí Minh City's 14.
+    // Hà Nội alone is still ranked among all provinces: 44.46 against Hồ Chí Minh City's 20.
     // Satisfied: A1, A2, A4, A6, B4, B5, P1, P2 and P4 of the 13 received in October.
     let hanoi = &full_scores(&conn, Some("01"), "2026-10", false).units[0];
     let satisfied = 6.0 * (9.0 / 13.0) / 0.9;
     assert_close(
         Some(hanoi.points),
-        13.846153846153847 + 6.0 + 2.0 + satisfied + 12.0,
+        6.0 + 13.846153846153847 + 6.0 + 2.0 + satisfied + 12.0,
     );
     assert_eq!((hanoi.rank, hanoi.rank_of), (1, 2));
 
     let country = full_scores(&conn, None, "2026-10", true);
     assert_eq!((country.units[0].rank, country.units[0].rank_of), (0, 0));
     assert_eq!(country.units[0].band, "Yếu");
-    // C1 is late and in person: the fixed 2 points and full petition points.
+    // C1 is late and in person: the sync points, the fixed 2 points and full petition points.
     let hcmc = find(&country.units, "79");
-    assert_close(Some(hcmc.points), 14.0);
+    assert_close(Some(hcmc.points), 20.0);
     assert_eq!((hcmc.rank, hcmc.rank_of), (2, 2));
     // Đà Nẵng has no records: no rank and no band, although the fixed 2 points and the full
     // points of the petition indicators are there.
