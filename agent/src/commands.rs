@@ -30,7 +30,7 @@ pub(crate) struct ScoresArgs {
     /// Agent configuration file (TOML).
     #[arg(long, short)]
     config: PathBuf,
-    /// Month as YYYY-MM; defaults to the current month in Vietnam time.
+    /// Period: 2026-10, 2026-Q4, 2026-H2 or 2026; defaults to the current month in Vietnam time.
     #[arg(long)]
     period: Option<String>,
     /// Also write the scorecard as JSON to this file (written atomically).

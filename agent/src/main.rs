@@ -129,7 +129,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            // Each cause once, even where a message already quotes its source.
+            let error: &(dyn std::error::Error + 'static) = error.as_ref();
+            eprintln!("error: {}", chiso_proto::error_chain::render(error));
             ExitCode::FAILURE
         }
     }

@@ -45,6 +45,22 @@ pub fn answer(
     };
     authorize(units, caller, filter)?;
 
+    let parts = catalogue
+        .indicators
+        .iter()
+        .find(|indicator| indicator.id == request.indicator_id)
+        .and_then(|indicator| match &indicator.body {
+            crate::catalogue::Body::Parts(parts) => Some(parts),
+            crate::catalogue::Body::Measure(_) => None,
+        });
+    if let Some(parts) = parts {
+        let ids: Vec<&str> = parts.iter().map(|part| part.id.as_str()).collect();
+        return Err(Status::invalid_argument(format!(
+            "indicator {} is the sum of its parts; explain one of them: {}",
+            request.indicator_id,
+            ids.join(", ")
+        )));
+    }
     let leaf = catalogue.leaf(&request.indicator_id).ok_or_else(|| {
         let known: Vec<&str> = catalogue.leaves().map(|leaf| leaf.id).collect();
         Status::invalid_argument(format!(

@@ -112,7 +112,7 @@ fn report(
         .map_or_else(|| "never built".to_string(), |day| day.to_string());
     writeln!(
         out,
-        "verified {}: {} records, {} counters as of {as_of} (counters stored as of {stored_as_of})",
+        "verified {}: {} records (dossiers, procedures, feedback and ratings; steps count within their dossiers), {} counters as of {as_of} (counters stored as of {stored_as_of})",
         database.display(),
         verification.records,
         verification.counters

@@ -834,6 +834,15 @@ async fn explain_lists_the_records_behind_a_figure_page_by_page() {
         ask(&operator, &fixed).unwrap_err().code(),
         tonic::Code::FailedPrecondition
     );
+    let mut whole = request(FractionSide::Numerator, "");
+    whole.indicator_id = "ONLINE_SERVICE".to_string();
+    let error = ask(&operator, &whole).unwrap_err();
+    assert_eq!(error.code(), tonic::Code::InvalidArgument);
+    assert!(
+        error.message().contains("ONLINE_FILING"),
+        "{}",
+        error.message()
+    );
     let mut unknown = request(FractionSide::Numerator, "");
     unknown.indicator_id = "NO_SUCH".to_string();
     let error = ask(&operator, &unknown).unwrap_err();
