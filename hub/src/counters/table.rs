@@ -136,28 +136,52 @@ CREATE TABLE counter_meta (
 /// Key of one counter.
 pub type CounterKey = (String, Reach, Period, CountId, PeriodRule);
 
-/// Pending changes to counters, summed per counter and written once.
+/// The counters of one target row, keyed by period, count and rule.
+type TargetChanges = HashMap<(Period, CountId, PeriodRule), i64>;
+
+/// Pending changes to counters, summed per counter and written once. Changes are grouped by
+/// target (unit and reach), so a contribution allocates a unit code once per target.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Delta {
-    changes: HashMap<CounterKey, i64>,
+    changes: HashMap<(String, Reach), TargetChanges>,
 }
 
 impl Delta {
     /// Adds a contribution with a sign: 1 to add, -1 to remove.
     pub fn apply(&mut self, contribution: &Contribution, sign: i64) {
-        for (period, count, rule) in &contribution.items {
-            for (unit, reach) in contribution.targets() {
-                *self
-                    .changes
-                    .entry((unit.to_string(), reach, *period, *count, *rule))
-                    .or_default() += sign;
+        if contribution.items.is_empty() {
+            return;
+        }
+        for (unit, reach) in contribution.targets() {
+            let target = match self.changes.get_mut(&(unit.to_string(), reach)) {
+                Some(target) => target,
+                None => self.changes.entry((unit.to_string(), reach)).or_default(),
+            };
+            for item in &contribution.items {
+                *target.entry(*item).or_default() += sign;
+            }
+        }
+    }
+
+    /// Adds another delta's changes to these.
+    pub fn merge(&mut self, other: Delta) {
+        if self.changes.is_empty() {
+            self.changes = other.changes;
+            return;
+        }
+        for (key, changes) in other.changes {
+            let target = self.changes.entry(key).or_default();
+            for (item, change) in changes {
+                *target.entry(item).or_default() += change;
             }
         }
     }
 
     /// Returns whether there is nothing to write.
     pub fn is_empty(&self) -> bool {
-        self.changes.values().all(|change| *change == 0)
+        self.changes
+            .values()
+            .all(|target| target.values().all(|change| *change == 0))
     }
 
     /// Writes the changes to the counters table and empties the delta.
@@ -168,23 +192,44 @@ impl Delta {
              ON CONFLICT (period, reach, unit, count, rule) DO UPDATE SET
                  value = counters.value + excluded.value",
         )?;
-        for ((unit, reach, period, count, rule), change) in self.changes.drain() {
-            if change != 0 {
-                statement.execute(params![
-                    period.to_string(),
-                    reach.as_i64(),
-                    unit,
-                    count.name(),
-                    rule.as_str(),
-                    change
-                ])?;
+        for ((unit, reach), target) in self.changes.drain() {
+            for ((period, count, rule), change) in target {
+                if change != 0 {
+                    statement.execute(params![
+                        period.to_string(),
+                        reach.as_i64(),
+                        unit,
+                        count.name(),
+                        rule.as_str(),
+                        change
+                    ])?;
+                }
             }
         }
         Ok(())
     }
 
     fn into_map(self) -> HashMap<CounterKey, i64> {
-        self.changes
+        let mut map = HashMap::new();
+        for ((unit, reach), target) in self.changes {
+            for ((period, count, rule), change) in target {
+                map.insert((unit.clone(), reach, period, count, rule), change);
+            }
+        }
+        map
+    }
+
+    fn from_map(map: HashMap<CounterKey, i64>) -> Delta {
+        let mut delta = Delta::default();
+        for ((unit, reach, period, count, rule), change) in map {
+            *delta
+                .changes
+                .entry((unit, reach))
+                .or_default()
+                .entry((period, count, rule))
+                .or_default() += change;
+        }
+        delta
     }
 }
 
@@ -508,10 +553,7 @@ pub fn rebuild(conn: &Connection, rules: &CounterRules, as_of: NaiveDate) -> rus
     for ((source, code), facts) in &expected.dossier_facts {
         facts::store_dossier_facts(conn, source, code, Some(facts))?;
     }
-    let mut delta = Delta {
-        changes: expected.counters,
-    };
-    delta.flush(conn)?;
+    Delta::from_map(expected.counters).flush(conn)?;
     write_meta(conn, META_AS_OF, &number(as_of).to_string())?;
     write_meta(conn, META_RULES, &rules.fingerprint())?;
     Ok(expected.records)

@@ -75,11 +75,11 @@ pub(super) struct Context<'a> {
     pub(super) catalogue: &'a UnitCatalogue,
     pub(super) rules: &'a CounterRules,
     pub(super) as_of: NaiveDate,
-    pub(super) delta: Delta,
+    pub(super) delta: &'a mut Delta,
 }
 
-/// Applies one batch of `locality`'s agent and returns its Ack. The counters change in the same
-/// transaction.
+/// Applies one batch of `locality`'s agent and returns its Ack. The counter changes are added to
+/// `delta`, which the caller writes in the same transaction.
 pub(super) fn apply_batch(
     conn: &Connection,
     catalogue: &UnitCatalogue,
@@ -87,6 +87,7 @@ pub(super) fn apply_batch(
     locality: &str,
     batch: &Batch,
     now_ms: i64,
+    delta: &mut Delta,
 ) -> Result<Ack, StoreError> {
     check_sequence(locality, batch)?;
     let watermark = read_watermark(conn, locality)?;
@@ -98,7 +99,7 @@ pub(super) fn apply_batch(
         catalogue,
         rules,
         as_of,
-        delta: Delta::default(),
+        delta,
     };
     let mut ack = Ack {
         batch_id: batch.batch_id,
@@ -119,7 +120,6 @@ pub(super) fn apply_batch(
             }
         }
     }
-    context.delta.flush(conn)?;
 
     let last_seq = batch.records.last().map_or(0, |record| record.seq);
     ack.committed_seq = advance_watermark(conn, locality, last_seq, now_ms)?;
@@ -204,7 +204,7 @@ fn apply_record(
                     context.as_of,
                     locality,
                     &dossier.code,
-                    &mut context.delta,
+                    context.delta,
                 )?;
             }
             changed
@@ -218,7 +218,7 @@ fn apply_record(
                     context.as_of,
                     locality,
                     &step.dossier_code,
-                    &mut context.delta,
+                    context.delta,
                 )?;
             }
             changed
@@ -235,7 +235,7 @@ fn apply_record(
                     locality,
                     &key,
                     before,
-                    &mut context.delta,
+                    context.delta,
                 )?;
             }
             changed
@@ -251,7 +251,7 @@ fn apply_record(
                     locality,
                     &feedback.code,
                     before,
-                    &mut context.delta,
+                    context.delta,
                 )?;
             }
             changed
@@ -267,7 +267,7 @@ fn apply_record(
                     locality,
                     &rating.code,
                     before,
-                    &mut context.delta,
+                    context.delta,
                 )?;
             }
             changed

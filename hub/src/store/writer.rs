@@ -18,7 +18,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::{Counters, StoreError, apply, reconcile};
-use crate::counters::{self, CounterRules};
+use crate::counters::{self, CounterRules, Delta};
 
 /// Most jobs committed in one transaction.
 const MAX_GROUP_JOBS: usize = 64;
@@ -78,18 +78,20 @@ impl Job {
         }
     }
 
+    /// Runs the job; counter changes of a batch go to `delta` for the group to write.
     fn run(
         &self,
         conn: &Connection,
         catalogue: &UnitCatalogue,
         rules: &CounterRules,
         now_ms: i64,
+        delta: &mut Delta,
     ) -> Outcome {
         match self {
             Job::Batch {
                 locality, batch, ..
             } => Outcome::Ack(apply::apply_batch(
-                conn, catalogue, rules, locality, batch, now_ms,
+                conn, catalogue, rules, locality, batch, now_ms, delta,
             )),
             Job::Advance { day, .. } => {
                 Outcome::Advanced(counters::advance(conn, rules, *day).map_err(StoreError::from))
@@ -243,12 +245,17 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut outcomes = Vec::with_capacity(group.len());
+        // The counter changes of every successful job, summed and written once before COMMIT:
+        // batches of one group touch the same units and periods, so this saves most writes.
+        let mut group_delta = Delta::default();
 
         for job in group {
             let savepoint = tx.savepoint()?;
-            let outcome = job.run(&savepoint, self.catalogue, &self.rules, now_ms);
+            let mut delta = Delta::default();
+            let outcome = job.run(&savepoint, self.catalogue, &self.rules, now_ms, &mut delta);
             if outcome.error().is_none() {
                 savepoint.commit()?;
+                group_delta.merge(delta);
             } else {
                 // Rolls back to the savepoint and releases it. If even that fails, the
                 // transaction may hold part of the failed job, so the whole group is abandoned.
@@ -257,6 +264,7 @@ impl Writer {
             outcomes.push(outcome);
         }
 
+        group_delta.flush(&tx)?;
         tx.commit()?;
         Ok(outcomes)
     }
