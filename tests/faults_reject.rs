@@ -275,6 +275,12 @@ async fn partial_rejects_kept_then_resent() {
     hub.state.lock().unwrap().reject_digit = None;
     let one = agent(&["resend", "--key", &rejected_codes[0]], &config).await;
     assert!(String::from_utf8_lossy(&one.stdout).contains("queued again:    1"));
+    let unknown = agent(&["resend", "--key", "NO-SUCH-KEY"], &config).await;
+    let printed = String::from_utf8_lossy(&unknown.stdout);
+    assert!(
+        printed.contains("no record rejected by the hub has key \"NO-SUCH-KEY\""),
+        "{printed}"
+    );
     drain(&config).await;
     assert!(
         hub.state

@@ -466,6 +466,12 @@ pub(crate) fn resend(
         "without payload: {} (ingest the corrected source file again)",
         summary.without_payload
     );
+    let matched = summary.requeued + summary.superseded + summary.without_payload;
+    if let (Some(key), 0) = (key, matched) {
+        println!(
+            "no record rejected by the hub has key {key:?}; list them with `chiso-agent rejects` (a record rejected at intake is fixed at its source and ingested again)"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 
