@@ -16,7 +16,7 @@ use crate::catalogue::{CountId, PeriodRule};
 pub const EXCLUDED_FROM_ON_TIME: [i32; 3] = [3, 7, 8];
 
 /// Channel code of dossiers filed online.
-const ONLINE_CHANNEL: i32 = 2;
+pub(super) const ONLINE_CHANNEL: i32 = 2;
 
 /// Online levels that count as an online service: 2 (partial) and 3 (full).
 const ONLINE_LEVELS: [i32; 2] = [2, 3];
@@ -256,9 +256,20 @@ pub fn procedure(rules: &CounterRules, facts: &ProcedureFacts, as_of: NaiveDate)
         };
         if in_force(end_of(period, as_of)) {
             let online = ONLINE_LEVELS.contains(&facts.online_level);
+            // Dossiers filed under the procedure in the period, up to the as-of day.
+            let used = facts
+                .usage
+                .range(period.first_day()..=end_of(period, as_of))
+                .fold((false, false), |(online, fee), (_, (o, f))| {
+                    (online || *o > 0, fee || *f > 0)
+                });
             add(CountId::ProcedureTotal, true);
             add(CountId::ProcedureOnline, online);
+            add(CountId::ProcedureOnlineUsed, online && used.0);
             add(CountId::ProcedureFeeBearing, facts.fee_bearing);
+            // NOTE: a fee-bearing dossier stands for "carries fee data" (low confidence): the
+            // portal's rule for PAYMENT_FORMALITY_FEE_DATA is fitted, not published.
+            add(CountId::ProcedureFeeData, facts.fee_bearing && used.1);
             add(
                 CountId::ProcedurePayableOnline,
                 facts.fee_bearing && facts.payable_online,

@@ -111,7 +111,7 @@ pub fn explain(
     let mut rows = statement.query([value])?;
     let mut page = Page::default();
     while let Some(row) = rows.next()? {
-        let Some(record) = included(rules, listing, row)? else {
+        let Some(record) = included(conn, rules, listing, row)? else {
             continue;
         };
         page.total += 1;
@@ -136,6 +136,7 @@ pub fn explain(
 
 /// Returns the row's record when it is in the listed count.
 fn included(
+    conn: &Connection,
     rules: &CounterRules,
     listing: &Listing<'_>,
     row: &Row<'_>,
@@ -189,7 +190,9 @@ fn included(
             (contrib::rating(rules, &f, listing.as_of), "rating", pairs)
         }
         RecordKind::Procedure => {
-            let f = facts::procedure_from_row(row, 2)?;
+            let mut f = facts::procedure_from_row(row, 2)?;
+            f.usage = facts::load_usage(conn, &source, &key)?;
+            let used_days = f.usage.len();
             let pairs = vec![
                 ("announced_day", day(f.announced_day)),
                 ("announce_due_day", day(f.announce_due_day)),
@@ -202,6 +205,7 @@ fn included(
                 ("payable_online", flag(f.payable_online)),
                 ("for_citizens", flag(f.for_citizens)),
                 ("population_connected", flag(f.population_connected)),
+                ("days_with_dossiers", used_days.to_string()),
             ];
             (
                 contrib::procedure(rules, &f, listing.as_of),

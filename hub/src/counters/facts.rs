@@ -4,6 +4,8 @@
 //! are kept in the `dossier_facts` table exactly as they were counted, so a change subtracts
 //! precisely what was added before. The other kinds count from their own rows.
 
+use std::collections::BTreeMap;
+
 use chrono::NaiveDate;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -48,7 +50,25 @@ pub struct DossierFacts {
     pub dissatisfied: bool,
     /// A feedback item names it.
     pub complained: bool,
+    /// The procedure's code (MaTTHC), which links the dossier to its procedure's usage.
+    pub procedure_code: String,
 }
+
+impl DossierFacts {
+    /// Returns the key of the procedure the dossier was filed under (`unit/code`), which is how
+    /// procedures are keyed.
+    pub fn procedure_key(&self) -> String {
+        format!(
+            "{}{}{}",
+            self.unit_code,
+            chiso_proto::record::KEY_SEPARATOR,
+            self.procedure_code
+        )
+    }
+}
+
+/// Dossiers filed under one procedure per received day: (online, fee-bearing).
+pub type Usage = BTreeMap<NaiveDate, (i64, i64)>;
 
 /// A feedback item as counted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +120,8 @@ pub struct ProcedureFacts {
     pub population_connected: bool,
     /// Abolished from this day.
     pub abolished_day: Option<NaiveDate>,
+    /// Dossiers filed under it per received day, online and fee-bearing.
+    pub usage: Usage,
 }
 
 /// A rating as counted.
@@ -142,7 +164,7 @@ pub(super) fn number(day: NaiveDate) -> i64 {
 }
 
 /// Columns of `dossier_facts` after the key, in the order [`dossier_facts_from_row`] reads them.
-pub(super) const DOSSIER_FACTS_COLUMNS: &str = "unit_code, province_code, received_day, due_day, finished_day, status, channel, electronic_result, digitized, reused_data, fee_bearing, paid_online, personal_storage, population_data, dissatisfied, complained";
+pub(super) const DOSSIER_FACTS_COLUMNS: &str = "unit_code, province_code, received_day, due_day, finished_day, status, channel, electronic_result, digitized, reused_data, fee_bearing, paid_online, personal_storage, population_data, dissatisfied, complained, procedure_code";
 
 /// Reads a `dossier_facts` row selected with [`DOSSIER_FACTS_COLUMNS`] from column `first`.
 pub(super) fn dossier_facts_from_row(
@@ -166,6 +188,7 @@ pub(super) fn dossier_facts_from_row(
         population_data: row.get(first + 13)?,
         dissatisfied: row.get(first + 14)?,
         complained: row.get(first + 15)?,
+        procedure_code: row.get(first + 16)?,
     })
 }
 
@@ -197,7 +220,8 @@ pub(super) fn store_dossier_facts(
     };
     let sql = format!(
         "INSERT OR REPLACE INTO dossier_facts (source, code, {DOSSIER_FACTS_COLUMNS})
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+                 ?19)"
     );
     conn.prepare_cached(&sql)?.execute(params![
         source,
@@ -218,6 +242,7 @@ pub(super) fn store_dossier_facts(
         f.population_data,
         f.dissatisfied,
         f.complained,
+        f.procedure_code,
     ])?;
     Ok(())
 }
@@ -234,7 +259,7 @@ pub(super) fn derive_dossier_facts(
         .prepare_cached(
             "SELECT unit_code, province_code, received_day, due_day, finished_day, status, channel,
                     electronic_result, digitized, reused_data, fee_bearing, paid_online,
-                    personal_storage, population_data
+                    personal_storage, population_data, procedure_code
              FROM dossiers WHERE source = ?1 AND code = ?2",
         )?
         .query_row(params![source, code], |row| {
@@ -255,6 +280,7 @@ pub(super) fn derive_dossier_facts(
                 population_data: row.get(13)?,
                 dissatisfied: false,
                 complained: false,
+                procedure_code: row.get(14)?,
             })
         })
         .optional()?;
@@ -359,6 +385,7 @@ pub(super) fn procedure_from_row(row: &Row<'_>, first: usize) -> rusqlite::Resul
         for_citizens: row.get(first + 10)?,
         population_connected: row.get(first + 11)?,
         abolished_day: optional_day(row, first + 12)?,
+        usage: Usage::new(),
     })
 }
 
@@ -369,9 +396,54 @@ pub(super) fn stored_procedure(
     key: &str,
 ) -> rusqlite::Result<Option<ProcedureFacts>> {
     let sql = format!("SELECT {PROCEDURE_COLUMNS} FROM procedures WHERE source = ?1 AND key = ?2");
-    conn.prepare_cached(&sql)?
+    let facts = conn
+        .prepare_cached(&sql)?
         .query_row(params![source, key], |row| procedure_from_row(row, 0))
-        .optional()
+        .optional()?;
+    match facts {
+        Some(mut facts) => {
+            facts.usage = load_usage(conn, source, key)?;
+            Ok(Some(facts))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Reads the usage of a procedure: its dossiers per received day.
+pub(super) fn load_usage(conn: &Connection, source: &str, key: &str) -> rusqlite::Result<Usage> {
+    let mut statement = conn.prepare_cached(
+        "SELECT day, online, fee FROM procedure_usage WHERE source = ?1 AND key = ?2",
+    )?;
+    let mut rows = statement.query(params![source, key])?;
+    let mut usage = Usage::new();
+    while let Some(row) = rows.next()? {
+        usage.insert(day(row, 0)?, (row.get(1)?, row.get(2)?));
+    }
+    Ok(usage)
+}
+
+/// Adds to the usage of a procedure on one day, deleting the row when it falls to nothing.
+pub(super) fn add_usage(
+    conn: &Connection,
+    source: &str,
+    key: &str,
+    day: NaiveDate,
+    online: i64,
+    fee: i64,
+) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO procedure_usage (source, key, day, online, fee) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (source, key, day) DO UPDATE SET
+             online = procedure_usage.online + excluded.online,
+             fee = procedure_usage.fee + excluded.fee",
+    )?
+    .execute(params![source, key, number(day), online, fee])?;
+    conn.prepare_cached(
+        "DELETE FROM procedure_usage
+         WHERE source = ?1 AND key = ?2 AND day = ?3 AND online = 0 AND fee = 0",
+    )?
+    .execute(params![source, key, number(day)])?;
+    Ok(())
 }
 
 /// Columns of `ratings` that [`rating_from_row`] reads.

@@ -39,7 +39,7 @@ mod table;
 mod tests;
 
 pub use contrib::{Contribution, EXCLUDED_FROM_ON_TIME};
-pub use facts::{DossierFacts, FeedbackFacts, ProcedureFacts, RatingFacts};
+pub use facts::{DossierFacts, FeedbackFacts, ProcedureFacts, RatingFacts, Usage};
 pub use source::CounterSource;
 pub use table::{
     CounterKey, Delta, Difference, MIGRATION_TO_V4, Verification, advance, as_of_day,

@@ -24,6 +24,7 @@ fn day(value: &str) -> Option<i64> {
 
 struct DossierRow {
     code: &'static str,
+    procedure: &'static str,
     channel: i32,
     status: i32,
     due: &'static str,
@@ -31,12 +32,13 @@ struct DossierRow {
     flags: &'static str,
 }
 
-// Received 1 to 4 October. Flags: e electronic result, d digitized, r reused data, f fee,
+// Received 1 to 4 October, each under one of the procedures below. Flags: e electronic result, d digitized, r reused data, f fee,
 // p paid online, s personal storage, n population data.
 const DOSSIERS: [DossierRow; 4] = [
     // online, finished before its due day, rated 5
     DossierRow {
         code: "K1",
+        procedure: "P1",
         channel: 2,
         status: 10,
         due: "20261010",
@@ -46,6 +48,7 @@ const DOSSIERS: [DossierRow; 4] = [
     // in person, finished after its due day
     DossierRow {
         code: "K2",
+        procedure: "P2",
         channel: 1,
         status: 10,
         due: "20261010",
@@ -55,6 +58,7 @@ const DOSSIERS: [DossierRow; 4] = [
     // online, open and due in November: on time at 31 October, but rated 1
     DossierRow {
         code: "K3",
+        procedure: "P3",
         channel: 2,
         status: 4,
         due: "20261120",
@@ -64,6 +68,7 @@ const DOSSIERS: [DossierRow; 4] = [
     // online, not accepted, no due day; a feedback item complains about it
     DossierRow {
         code: "K4",
+        procedure: "P1",
         channel: 2,
         status: 3,
         due: "",
@@ -77,7 +82,7 @@ fn dossier(index: usize, row: &DossierRow) -> Body {
     Body::Dossier(Dossier {
         code: row.code.to_string(),
         unit_code: UNIT.to_string(),
-        procedure_code: "1.001612".to_string(),
+        procedure_code: row.procedure.to_string(),
         channel: row.channel,
         status: row.status,
         received_at: at(&format!("2026100{}080000", index + 1)),
@@ -292,8 +297,12 @@ async fn every_indicator_of_a_commune_october() {
         2.0 * (2.0 / 3.0) / 0.8,
     );
     check(&unit, "ONLINE_FILING", (3, 4), 6.0);
-    assert!(!leaf(&unit, "ONLINE_SERVICE_USED").assessed);
-    close(group_points(&unit, "3"), 2.0 * (2.0 / 3.0) / 0.8 + 6.0);
+    // Both online procedures received an online dossier in October: P1 (K1, K4) and P3 (K3).
+    check(&unit, "ONLINE_SERVICE_USED", (2, 2), 4.0);
+    close(
+        group_points(&unit, "3"),
+        2.0 * (2.0 / 3.0) / 0.8 + 4.0 + 6.0,
+    );
 
     // Group 4, over the four dossiers received in October and the citizen procedures.
     check(&unit, "ORIGINAL_RESULT_AVAILABLE", (2, 4), 6.0 * 0.5);
@@ -338,13 +347,16 @@ async fn every_indicator_of_a_commune_october() {
     close(group_points(&unit, "5"), 6.0 * 0.25 / 0.9 + 4.0 + 2.0);
 
     // Group 6: 6A + min(2, 2.5B) + 2.5C with A = 1/2 (K1 of the fee-bearing K1, K2 paid online)
-    // and B = 1/2 (P1 of the fee-bearing P1, P2 payable online); C is not computed yet.
+    // and B = 1/2 (P1 of the fee-bearing P1, P2 payable online), and C = 2/2: both fee-bearing
+    // procedures have a fee-bearing dossier in October (P1 K1, P2 K2).
     let a = leaf(&unit, "PAYMENT_DOSSIER_ONLINE");
     assert_eq!((a.numerator, a.denominator), (1, 2));
     let b = leaf(&unit, "PAYMENT_FORMALITY_ONLINE");
     assert_eq!((b.numerator, b.denominator), (1, 2));
+    let c = leaf(&unit, "PAYMENT_FORMALITY_FEE_DATA");
+    assert_eq!((c.numerator, c.denominator), (2, 2));
     close(
         group_points(&unit, "6"),
-        6.0 * 0.5 + (2.5_f64 * 0.5).min(2.0),
+        6.0 * 0.5 + (2.5_f64 * 0.5).min(2.0) + 2.5,
     );
 }

@@ -68,14 +68,8 @@ fn clamp(count: CountId, unit: &str, value: i64) -> u64 {
 }
 
 impl CountSource for CounterSource<'_> {
-    fn unavailable(&self, count: CountId) -> Option<String> {
-        match count {
-            // TODO: these two join procedures with the dossiers filed under them.
-            CountId::ProcedureOnlineUsed | CountId::ProcedureFeeData => Some(format!(
-                "not assessed: this hub does not join procedures with their dossiers for {count} yet"
-            )),
-            _ => None,
-        }
+    fn unavailable(&self, _count: CountId) -> Option<String> {
+        None
     }
 
     fn count(

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::contrib::{self, Contribution};
 use super::facts::{
     self, DOSSIER_FACTS_COLUMNS, DossierFacts, FEEDBACK_COLUMNS, FeedbackFacts, PROCEDURE_COLUMNS,
-    ProcedureFacts, RATING_COLUMNS, RatingFacts, number,
+    ProcedureFacts, RATING_COLUMNS, RatingFacts, Usage, number,
 };
 use super::{CounterRules, Reach, date_of};
 use crate::catalogue::{CountId, PeriodRule};
@@ -111,8 +111,20 @@ CREATE TABLE dossier_facts (
     population_data   INTEGER NOT NULL,
     dissatisfied      INTEGER NOT NULL,
     complained        INTEGER NOT NULL,
+    procedure_code    TEXT NOT NULL,
     PRIMARY KEY (source, code)
 );
+
+-- Dossiers per procedure (key unit/code) and received day, online and fee-bearing, kept from the
+-- dossier facts so a procedure's online use and fee data count without scanning dossiers.
+CREATE TABLE procedure_usage (
+    source TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    day    INTEGER NOT NULL,
+    online INTEGER NOT NULL,
+    fee    INTEGER NOT NULL,
+    PRIMARY KEY (source, key, day)
+) WITHOUT ROWID;
 CREATE INDEX dossier_facts_finished ON dossier_facts (finished_day);
 CREATE INDEX dossier_facts_province ON dossier_facts (province_code, received_day);
 
@@ -280,7 +292,70 @@ pub fn refresh_dossier(
     if let Some(new) = &new {
         delta.apply(&contrib::dossier(rules, new, as_of), 1);
     }
-    facts::store_dossier_facts(conn, source, code, new.as_ref())
+    facts::store_dossier_facts(conn, source, code, new.as_ref())?;
+    refresh_usage(
+        conn,
+        rules,
+        as_of,
+        source,
+        old.as_ref(),
+        new.as_ref(),
+        delta,
+    )
+}
+
+/// What a dossier adds to its procedure's usage: the key, day, and online and fee counts.
+fn usage_of(facts: &DossierFacts) -> (String, NaiveDate, i64, i64) {
+    (
+        facts.procedure_key(),
+        facts.received_day,
+        i64::from(facts.channel == contrib::ONLINE_CHANNEL),
+        i64::from(facts.fee_bearing),
+    )
+}
+
+/// Moves a dossier's share of its procedure's usage from its old facts to its new ones, and
+/// recounts each procedure whose usage changed.
+fn refresh_usage(
+    conn: &Connection,
+    rules: &CounterRules,
+    as_of: NaiveDate,
+    source: &str,
+    old: Option<&DossierFacts>,
+    new: Option<&DossierFacts>,
+    delta: &mut Delta,
+) -> rusqlite::Result<()> {
+    let old = old.map(usage_of);
+    let new = new.map(usage_of);
+    if old == new {
+        return Ok(());
+    }
+    let mut keys: Vec<String> = old
+        .iter()
+        .chain(&new)
+        .map(|usage| usage.0.clone())
+        .collect();
+    keys.dedup();
+    let before: Vec<Option<ProcedureFacts>> = keys
+        .iter()
+        .map(|key| facts::stored_procedure(conn, source, key))
+        .collect::<Result<_, _>>()?;
+    if let Some((key, day, online, fee)) = &old {
+        facts::add_usage(conn, source, key, *day, -online, -fee)?;
+    }
+    if let Some((key, day, online, fee)) = &new {
+        facts::add_usage(conn, source, key, *day, *online, *fee)?;
+    }
+    for (key, before) in keys.iter().zip(before) {
+        let Some(before) = before else {
+            continue;
+        };
+        delta.apply(&contrib::procedure(rules, &before, as_of), -1);
+        if let Some(after) = facts::stored_procedure(conn, source, key)? {
+            delta.apply(&contrib::procedure(rules, &after, as_of), 1);
+        }
+    }
+    Ok(())
 }
 
 /// Reads a feedback item before it is replaced, for [`refresh_feedback`].
@@ -453,11 +528,13 @@ fn advance_delta(
     }
 
     // Procedures are few, and whether one is in force depends on the day, so all are recounted.
-    let sql = format!("SELECT {PROCEDURE_COLUMNS} FROM procedures");
+    let sql = format!("SELECT source, key, {PROCEDURE_COLUMNS} FROM procedures");
     let mut statement = conn.prepare(&sql)?;
     let mut rows = statement.query([])?;
     while let Some(row) = rows.next()? {
-        let facts = facts::procedure_from_row(row, 0)?;
+        let mut facts = facts::procedure_from_row(row, 2)?;
+        facts.usage =
+            facts::load_usage(conn, &row.get::<_, String>(0)?, &row.get::<_, String>(1)?)?;
         delta.apply(&contrib::procedure(rules, &facts, from), -1);
         delta.apply(&contrib::procedure(rules, &facts, to), 1);
         affected += 1;
@@ -487,6 +564,7 @@ pub fn advance(
 struct Expected {
     counters: HashMap<CounterKey, i64>,
     dossier_facts: HashMap<(String, String), DossierFacts>,
+    usage: HashMap<(String, String), Usage>,
     records: u64,
 }
 
@@ -529,17 +607,36 @@ fn expected(
         delta.apply(&contrib::rating(rules, &facts?, as_of), 1);
         records += 1;
     }
-    let sql = format!("SELECT {PROCEDURE_COLUMNS} FROM procedures");
-    for facts in conn
-        .prepare(&sql)?
-        .query_map([], |row| facts::procedure_from_row(row, 0))?
-    {
-        delta.apply(&contrib::procedure(rules, &facts?, as_of), 1);
+    let mut usage: HashMap<(String, String), Usage> = HashMap::new();
+    for ((source, _), facts) in &dossier_facts {
+        let (key, day, online, fee) = usage_of(facts);
+        let entry = usage
+            .entry((source.clone(), key))
+            .or_default()
+            .entry(day)
+            .or_default();
+        entry.0 += online;
+        entry.1 += fee;
+    }
+    for days in usage.values_mut() {
+        days.retain(|_, (online, fee)| *online != 0 || *fee != 0);
+    }
+    usage.retain(|_, days| !days.is_empty());
+
+    let sql = format!("SELECT source, key, {PROCEDURE_COLUMNS} FROM procedures");
+    let mut statement = conn.prepare(&sql)?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let mut facts = facts::procedure_from_row(row, 2)?;
+        let key = (row.get::<_, String>(0)?, row.get::<_, String>(1)?);
+        facts.usage = usage.get(&key).cloned().unwrap_or_default();
+        delta.apply(&contrib::procedure(rules, &facts, as_of), 1);
         records += 1;
     }
     Ok(Expected {
         counters: delta.into_map(),
         dossier_facts,
+        usage,
         records,
     })
 }
@@ -550,8 +647,14 @@ pub fn rebuild(conn: &Connection, rules: &CounterRules, as_of: NaiveDate) -> rus
     let expected = expected(conn, rules, as_of)?;
     conn.execute("DELETE FROM counters", [])?;
     conn.execute("DELETE FROM dossier_facts", [])?;
+    conn.execute("DELETE FROM procedure_usage", [])?;
     for ((source, code), facts) in &expected.dossier_facts {
         facts::store_dossier_facts(conn, source, code, Some(facts))?;
+    }
+    for ((source, key), days) in &expected.usage {
+        for (day, (online, fee)) in days {
+            facts::add_usage(conn, source, key, *day, *online, *fee)?;
+        }
     }
     Delta::from_map(expected.counters).flush(conn)?;
     write_meta(conn, META_AS_OF, &number(as_of).to_string())?;
@@ -693,6 +796,20 @@ pub fn verify(
             }
         }
     }
+    let mut stored_usage: HashMap<(String, String), Usage> = HashMap::new();
+    let mut statement =
+        conn.prepare("SELECT source, key FROM procedure_usage GROUP BY source, key")?;
+    let mut rows = statement.query([])?;
+    while let Some(row) = rows.next()? {
+        let key: (String, String) = (row.get(0)?, row.get(1)?);
+        let days = facts::load_usage(conn, &key.0, &key.1)?;
+        stored_usage.insert(key, days);
+    }
+    for key in stored_usage.keys().chain(expected.usage.keys()) {
+        if stored_usage.get(key) != expected.usage.get(key) {
+            facts_differences.push((key.0.clone(), format!("usage of procedure {}", key.1)));
+        }
+    }
     facts_differences.sort();
     facts_differences.dedup();
 
@@ -767,12 +884,14 @@ pub(super) fn contributions(
     {
         each(contrib::rating(rules, &facts?, as_of));
     }
-    let sql = format!("SELECT {PROCEDURE_COLUMNS} FROM procedures {filter}");
-    for facts in conn
-        .prepare(&sql)?
-        .query_map([province], |row| facts::procedure_from_row(row, 0))?
-    {
-        each(contrib::procedure(rules, &facts?, as_of));
+    let sql = format!("SELECT source, key, {PROCEDURE_COLUMNS} FROM procedures {filter}");
+    let mut statement = conn.prepare(&sql)?;
+    let mut rows = statement.query([province])?;
+    while let Some(row) = rows.next()? {
+        let mut facts = facts::procedure_from_row(row, 2)?;
+        facts.usage =
+            facts::load_usage(conn, &row.get::<_, String>(0)?, &row.get::<_, String>(1)?)?;
+        each(contrib::procedure(rules, &facts, as_of));
     }
     Ok(())
 }

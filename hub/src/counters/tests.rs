@@ -546,7 +546,8 @@ fn body(op: &Op) -> Option<Body> {
         } => Body::Dossier(Dossier {
             code: format!("D{code}"),
             unit_code: unit(commune),
-            procedure_code: "1.001612".to_string(),
+            // The same codes as the generated procedures, so usage links them.
+            procedure_code: format!("1.00{}", code % 3),
             channel: if flags & 1 == 0 { 1 } else { 2 },
             status,
             received_at: instant(received),
