@@ -172,7 +172,7 @@ async fn run_agent(
     });
     tracing::info!(locality = %config.locality, hub = %config.hub_url, outbox = %config.outbox.display(), "agent starting");
 
-    let mut intake_tasks = start_intake(&config, listener, &outbox, &stopped);
+    let mut intake_tasks = start_intake(&config, listener, &outbox, &stopped)?;
     let push = push::run(outbox, settings, stopped);
     let outcome = tokio::select! {
         end = push => end.map_err(anyhow::Error::from),
@@ -197,10 +197,11 @@ fn start_intake(
     listener: Option<tokio::net::TcpListener>,
     outbox: &SharedOutbox,
     stopped: &watch::Receiver<bool>,
-) -> JoinSet<anyhow::Result<()>> {
+) -> anyhow::Result<JoinSet<anyhow::Result<()>>> {
     let intake_settings = IntakeSettings {
         locality: config.locality.clone(),
         agency_map: config.agency_map.clone(),
+        catalogue: config.unit_catalogue()?,
     };
     let mut tasks = JoinSet::new();
     if let Some(listener) = listener {
@@ -226,7 +227,7 @@ fn start_intake(
         );
         tasks.spawn(async move { Ok(watch.await?) });
     }
-    tasks
+    Ok(tasks)
 }
 
 /// Turns the early end of an intake task into the agent's error.
@@ -275,7 +276,7 @@ pub(crate) fn ingest(
     let mut outbox = open_outbox(&config)?;
     let context = IntakeContext {
         locality: &config.locality,
-        catalogue: UnitCatalogue::official(),
+        catalogue: config.unit_catalogue()?,
         agency_map: &config.agency_map,
     };
 

@@ -4,6 +4,7 @@
 //! Every default lives in this file and the README's configuration table mirrors it. An invalid
 //! configuration is reported with the key and the value, and never touches the outbox.
 
+use chiso_proto::units::UnitCatalogue;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -68,6 +69,10 @@ pub struct Config {
     /// Completeness digests and the retention of acknowledged payloads.
     #[serde(default)]
     pub reconcile: ReconcileConfig,
+    /// Ministry catalogue file (TOML) that extends or replaces the built-in ministries, the same
+    /// file as the hub's `units_file`.
+    #[serde(default)]
+    pub units_file: Option<PathBuf>,
 }
 
 /// Outbox size limits; intake is refused while the outbox is at a limit.
@@ -168,6 +173,9 @@ impl PushConfig {
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The `units_file` could not be loaded.
+    #[error("invalid units_file: {0}")]
+    Units(#[from] chiso_proto::ministries::MinistryFileError),
     /// The file could not be read.
     #[error("cannot read config file {path}: {source}")]
     Read {
@@ -241,13 +249,25 @@ impl Config {
         {
             *inbox = base.join(&*inbox);
         }
+        if let Some(file) = self.units_file.as_mut().filter(|file| file.is_relative()) {
+            *file = base.join(&*file);
+        }
+    }
+
+    /// Loads the unit catalogue: the official provinces and communes with the ministries of
+    /// `units_file`, or with the built-in ministries when it is not set. A loaded catalogue is
+    /// kept for the life of the process.
+    pub fn unit_catalogue(&self) -> Result<&'static UnitCatalogue, ConfigError> {
+        let Some(path) = &self.units_file else {
+            return Ok(UnitCatalogue::official());
+        };
+        let catalogue = UnitCatalogue::with_ministry_file(path)?;
+        Ok(Box::leak(Box::new(catalogue)))
     }
 
     /// Checks every value; called by [`Config::load`] and again after command-line overrides.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        // TODO: the agent checks units against the built-in catalogue only, so the units a hub
-        // adds with its units_file are rejected at intake until the agent can load that file.
-        let catalogue = chiso_proto::units::UnitCatalogue::official();
+        let catalogue = self.unit_catalogue()?;
         if !catalogue.is_locality(&self.locality) {
             return Err(invalid(
                 "locality",
@@ -472,6 +492,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(unknown.contains("\"BTC\""), "{unknown}");
+    }
+
+    #[test]
+    fn units_file_adds_ministry_units() {
+        let dir = tempfile::tempdir().unwrap();
+        let units = "version = \"units-test\"\nbase = \"ministries-2025\"\n[[unit]]\ncode = \"TCT\"\nname = \"Cục Thuế\"\nparent = \"BTC\"\n";
+        std::fs::write(dir.path().join("ministries.toml"), units).unwrap();
+
+        // Without the file, TCT is unknown; with it, TCT is a unit of BTC.
+        let mapped = "locality = \"BTC\"\n[agency_map]\n\"G02\" = \"TCT\"\n";
+        let without = Config::load(&write(dir.path(), &format!("{mapped}{TLS}")));
+        assert!(without.is_err());
+        let text = format!("units_file = \"ministries.toml\"\n{mapped}{TLS}");
+        let config = Config::load(&write(dir.path(), &text)).unwrap();
+        assert_eq!(config.units_file, Some(dir.path().join("ministries.toml")));
+        let catalogue = config.unit_catalogue().unwrap();
+        assert!(catalogue.is_within("TCT", "BTC"));
+
+        // A broken file is an error naming the file's problem, not a silent fallback.
+        std::fs::write(dir.path().join("ministries.toml"), "version = 1").unwrap();
+        let message = Config::load(&write(dir.path(), &text))
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("units_file"), "{message}");
     }
 
     #[test]

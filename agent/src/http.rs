@@ -238,6 +238,7 @@ mod tests {
         let settings = IntakeSettings {
             locality: "01".into(),
             agency_map: HashMap::new(),
+            catalogue: chiso_proto::units::UnitCatalogue::official(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

@@ -312,6 +312,7 @@ mod tests {
         let settings = IntakeSettings {
             locality: "01".into(),
             agency_map: HashMap::new(),
+            catalogue: chiso_proto::units::UnitCatalogue::official(),
         };
         (dir, Arc::new(Mutex::new(outbox)), inbox, settings)
     }

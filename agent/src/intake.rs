@@ -71,14 +71,16 @@ pub struct IntakeSettings {
     pub locality: String,
     /// Source agency ids mapped to catalogue codes.
     pub agency_map: HashMap<String, String>,
+    /// The unit catalogue records are checked against.
+    pub catalogue: &'static UnitCatalogue,
 }
 
 impl IntakeSettings {
-    /// Borrows the settings as the parser's context, with the official unit catalogue.
+    /// Borrows the settings as the parser's context.
     pub fn context(&self) -> IntakeContext<'_> {
         IntakeContext {
             locality: &self.locality,
-            catalogue: UnitCatalogue::official(),
+            catalogue: self.catalogue,
             agency_map: &self.agency_map,
         }
     }
