@@ -53,7 +53,7 @@ pub(crate) struct ExplainArgs {
     /// Unit code: the locality (default) or one of its communes.
     #[arg(long)]
     unit: Option<String>,
-    /// Which side of the fraction to list.
+    /// The side of the fraction to list.
     #[arg(long, value_parser = ["numerator", "denominator"], default_value = "denominator")]
     side: String,
     /// Records per page, 1 to 1000.

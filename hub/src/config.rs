@@ -64,7 +64,7 @@ pub struct Config {
     /// Ministry catalogue file (TOML) that replaces or extends the built-in ministries.
     #[serde(default)]
     pub units_file: Option<PathBuf>,
-    /// What the running counters count, and how often the hub checks for a new day.
+    /// Settings of the running counters, and how often the hub checks for a new day.
     #[serde(default)]
     pub counters: CountersConfig,
 }

@@ -11,14 +11,14 @@ use tonic::Status;
 use crate::catalogue::Catalogue;
 use crate::counters::CounterRules;
 use crate::counters::explain::{Listing, UnitFilter, explain};
-use crate::scores::{COUNTRY_CODE, CountSource};
+use crate::scores::COUNTRY_CODE;
 
 /// Records per page when the request leaves the limit at 0.
 pub const DEFAULT_LIMIT: u32 = 100;
-/// Most records per page.
+/// Maximum records per page.
 pub const MAX_LIMIT: u32 = 1_000;
 
-/// Answers an Explain request as of `now` (Unix seconds) for a caller.
+/// Builds the response to a caller's Explain request as of `now` (Unix seconds).
 pub fn answer(
     conn: &Connection,
     units: &UnitCatalogue,
@@ -86,11 +86,6 @@ pub fn answer(
             )));
         }
     };
-    // The counters' own unavailability notes say which counts they cannot list.
-    if let Some(note) = crate::counters::CounterSource::new(conn, units, *rules).unavailable(count)
-    {
-        return Err(Status::failed_precondition(note));
-    }
 
     let as_of = if request.as_of > 0 {
         request.as_of

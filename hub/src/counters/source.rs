@@ -79,21 +79,17 @@ impl CountSource for CounterSource<'_> {
         window: Window,
     ) -> Result<HashMap<String, Counts>, ScoreError> {
         let mut out = self.count_records(scope, grouping, window)?;
-        // dossier.reported is the larger of what the units' own digests report and what is
-        // stored, per unit, so it never falls below dossier.received.
-        for (unit, reported) in dossier_reported(self.conn, scope, grouping, window)? {
-            let counts = out.entry(unit).or_default();
-            for rule in PeriodRule::ALL {
-                let received = counts.get(CountId::DossierReceived, rule);
-                counts.set(CountId::DossierReported, rule, reported.max(received));
-            }
+        let reported = dossier_reported(self.conn, scope, grouping, window)?;
+        for unit in reported.keys() {
+            out.entry(unit.clone()).or_default();
         }
-        for counts in out.values_mut() {
+        // dossier.reported is the larger of what the unit's own digests report and what is
+        // stored, so it never falls below dossier.received.
+        for (unit, counts) in &mut out {
+            let digests = reported.get(unit).copied().unwrap_or(0);
             for rule in PeriodRule::ALL {
                 let received = counts.get(CountId::DossierReceived, rule);
-                if counts.get(CountId::DossierReported, rule) < received {
-                    counts.set(CountId::DossierReported, rule, received);
-                }
+                counts.set(CountId::DossierReported, rule, digests.max(received));
             }
         }
         Ok(out)

@@ -304,7 +304,7 @@ pub fn refresh_dossier(
     )
 }
 
-/// What a dossier adds to its procedure's usage: the key, day, and online and fee counts.
+/// Returns a dossier's share of its procedure's usage: the key, day, and online and fee counts.
 fn usage_of(facts: &DossierFacts) -> (String, NaiveDate, i64, i64) {
     (
         facts.procedure_key(),
@@ -849,8 +849,8 @@ pub(super) fn read_period(
     Ok(out)
 }
 
-/// Every stored record's contribution as of a day, for records of units within a province (or
-/// all), computed from the stored facts: the counters a request for another as-of day needs.
+/// Computes every stored record's contribution as of a day from the stored facts, for the units
+/// of a province (or all units). A request for another as-of day than the counters' needs it.
 pub(super) fn contributions(
     conn: &Connection,
     rules: &CounterRules,

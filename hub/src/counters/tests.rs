@@ -242,7 +242,7 @@ async fn dossier_moved_to_another_month_moves_its_contribution() {
         1
     );
 
-    // A corrected version says it was received in November.
+    // A corrected version gives November as its received month.
     fixture
         .apply(vec![dossier(
             "D3",
@@ -266,7 +266,7 @@ async fn dossier_moved_to_another_month_moves_its_contribution() {
         get(&november, CountId::DossierReceived, PeriodRule::Intake),
         1
     );
-    // The quarter holds it once, whichever month.
+    // The quarter contains it once, whichever month.
     let quarter = fixture.counts(BA_DINH, "2026-Q4", "20261201000000");
     assert_eq!(
         get(&quarter, CountId::DossierReceived, PeriodRule::Intake),
@@ -791,7 +791,7 @@ async fn explain_lists_the_records_behind_a_figure_page_by_page() {
     assert_eq!(keys, ["E6"]);
     assert!(second.next_page_token.is_empty());
 
-    // The denominator holds all seven, as the scorecard does.
+    // The denominator contains all seven, as the scorecard does.
     let denominator = ask(&operator, &request(FractionSide::Denominator, "")).unwrap();
     assert_eq!(denominator.total, 7);
     let card = crate::scores::compute(

@@ -69,8 +69,8 @@ ON CONFLICT (source, code) DO UPDATE SET
 WHERE excluded.version > dossiers.version
 ";
 
-/// What applying records needs besides the connection: the unit catalogue, the counter rules
-/// and the day the counters are as of, and the counter changes gathered so far.
+/// Inputs of applying records besides the connection: the unit catalogue, the counter rules,
+/// the day the counters are as of, and the counter changes gathered so far.
 pub(super) struct Context<'a> {
     pub(super) catalogue: &'a UnitCatalogue,
     pub(super) rules: &'a CounterRules,
